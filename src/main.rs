@@ -1,0 +1,41 @@
+//! The `gpt2` command: inspect, train, evaluate and sample GPT-2 models on the CPU.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+#[derive(Parser)]
+#[command(
+    name = "gpt2",
+    version,
+    about = "GPT-2 from scratch on the CPU: inspect, train, evaluate and sample models",
+    long_about = "GPT-2 from scratch on the CPU.\n\n\
+        A Rust implementation of OpenAI's GPT-2, written to be read alongside the book \
+        `GPT-2 from Scratch in Rust`. Each subcommand below has its own --help."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Info(cli::info::InfoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info(args) => cli::info::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The book's mechanics: every file and anchor it includes exists, every code fence says its
+//! language, and every chapter crate compiles its chapter's markdown as doctests.
+//! (mdBook renders a missing anchor as an empty listing and still succeeds; this test does not.)
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn markdown_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(root().join("book"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The targets of the include links in `text`: (path, optional selector after the first ':').
+fn include_links(text: &str) -> Vec<(String, Option<String>)> {
+    const OPEN: &str = "{{#";
+    let mut links = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(OPEN) {
+        let after = &rest[start + OPEN.len()..];
+        let end = after
+            .find("}}")
+            .expect("an include link is not closed with }}");
+        let body = after[..end].trim();
+        rest = &after[end..];
+        let Some(target) = body
+            .strip_prefix("include ")
+            .or_else(|| body.strip_prefix("rustdoc_include "))
+        else {
+            continue;
+        };
+        let target = target.trim();
+        match target.split_once(':') {
+            Some((path, sel)) => links.push((path.to_string(), Some(sel.to_string()))),
+            None => links.push((target.to_string(), None)),
+        }
+    }
+    links
+}
+
+fn check_selector(file: &Path, text: &str, selector: &str) -> Result<(), String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let numbers: Vec<&str> = selector.split(':').collect();
+    if numbers
+        .iter()
+        .all(|n| n.is_empty() || n.parse::<usize>().is_ok())
+    {
+        let last = numbers
+            .iter()
+            .filter_map(|n| n.parse::<usize>().ok())
+            .max()
+            .unwrap_or(0);
+        return if last <= lines.len() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} has {} lines, not {last}",
+                file.display(),
+                lines.len()
+            ))
+        };
+    }
+    let begin = format!("ANCHOR: {selector}");
+    let end = format!("ANCHOR_END: {selector}");
+    let b = lines.iter().position(|l| l.trim_end().ends_with(&begin));
+    let e = lines.iter().position(|l| l.trim_end().ends_with(&end));
+    match (b, e) {
+        (Some(b), Some(e)) if e > b + 1 => Ok(()),
+        (Some(_), Some(_)) => Err(format!(
+            "anchor `{selector}` in {} is empty",
+            file.display()
+        )),
+        _ => Err(format!("{} has no anchor `{selector}`", file.display())),
+    }
+}
+
+#[test]
+fn every_included_file_and_anchor_exists() {
+    let mut problems = Vec::new();
+    let mut count = 0;
+    for md in markdown_files() {
+        let text = fs::read_to_string(&md).unwrap();
+        for (path, selector) in include_links(&text) {
+            count += 1;
+            let file = md.parent().unwrap().join(&path);
+            let Ok(source) = fs::read_to_string(&file) else {
+                problems.push(format!("{}: includes missing file {path}", md.display()));
+                continue;
+            };
+            if let Some(sel) = selector
+                && let Err(e) = check_selector(&file, &source, &sel)
+            {
+                problems.push(format!("{}: {e}", md.display()));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "broken includes:\n{}",
+        problems.join("\n")
+    );
+    assert!(count > 0, "the book includes no code at all");
+}
+
+#[test]
+fn the_checker_catches_what_mdbook_lets_through() {
+    let source = "// ANCHOR: here\nfn f() {}\n// ANCHOR_END: here\n";
+    let file = Path::new("x.rs");
+    assert!(check_selector(file, source, "here").is_ok());
+    assert!(check_selector(file, source, "typo").is_err());
+    assert!(check_selector(file, source, "2:3").is_ok());
+    assert!(check_selector(file, source, "2:30").is_err());
+    let links = include_links("a {{#include ../src/x.rs:here}} b {{#include runs/y.txt}}");
+    assert_eq!(
+        links,
+        vec![
+            ("../src/x.rs".to_string(), Some("here".to_string())),
+            ("runs/y.txt".to_string(), None)
+        ]
+    );
+}
+
+#[test]
+fn every_code_fence_names_its_language() {
+    // rustdoc and mdbook test treat a bare fence as Rust and try to compile it.
+    let mut problems = Vec::new();
+    for md in markdown_files() {
+        let text = fs::read_to_string(&md).unwrap();
+        let mut open = false;
+        for (i, line) in text.lines().enumerate() {
+            let Some(info) = line.trim_start().strip_prefix("```") else {
+                continue;
+            };
+            if !open && info.trim().is_empty() {
+                problems.push(format!(
+                    "{}:{}: a code fence without a language",
+                    md.display(),
+                    i + 1
+                ));
+            }
+            open = !open;
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn every_chapter_crate_doctests_its_chapter() {
+    let mut chapters = 0;
+    for md in markdown_files() {
+        let name = md.file_name().unwrap().to_string_lossy().to_string();
+        let Some(number) = name.strip_prefix("ch").and_then(|n| n.get(..2)) else {
+            continue;
+        };
+        chapters += 1;
+        let lib = root().join(format!("chapters/chapter{number}/src/lib.rs"));
+        let source = fs::read_to_string(&lib)
+            .unwrap_or_else(|_| panic!("{name} has no chapter crate at {}", lib.display()));
+        assert!(
+            source.contains(&format!("book/{name}\")")),
+            "{} does not compile {name} as doctests",
+            lib.display()
+        );
+    }
+    assert!(chapters >= 1);
+}
