@@ -1,11 +1,16 @@
 //! GPT-2 from scratch, on the CPU: the model, its tokenizer, training and generation.
 //!
 //! The modules follow the chapters of the book that explains them:
-//! `config` (chapter 1: the shape of the model and what it costs).
+//! `config` (chapter 1: the shape of the model and what it costs), `tokenizer` and `data`
+//! (chapter 2: from text to batches of token ids).
 
 pub mod config;
 pub mod data;
+pub mod fsutil;
+pub mod hash;
 pub mod numfmt;
 pub mod rng;
+pub mod tokenizer;
 
 pub use config::{ConfigError, GPTConfig, PRESETS};
+pub use tokenizer::Tokenizer;

@@ -1,0 +1,10 @@
+//! Chapter 2: tokenization. The naive versions of BPE worth comparing against the library's,
+//! and the experiments of the chapter.
+
+pub mod exercises;
+pub mod naive;
+
+// The chapter's markdown: its self-contained Rust blocks run as doctests of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../../book/ch02-tokenization.md")]
+mod chapter_text {}
