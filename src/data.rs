@@ -292,7 +292,8 @@ mod tests {
         assert_eq!(first.x, [0, 1, 2, 3, 4, 5]);
         assert_eq!(first.y, [1, 2, 3, 4, 5, 6]);
         assert_eq!(l.next_batch().x, [6, 7, 8, 9, 10, 11]);
-        // pos 12: 12 + 7 > 20, so the third batch starts over.
+        assert_eq!(l.next_batch().y, [13, 14, 15, 16, 17, 18]);
+        // pos 18: 18 + 7 > 20 tokens, so the fourth batch starts over.
         assert_eq!(l.next_batch().x, [0, 1, 2, 3, 4, 5]);
     }
 

@@ -23,12 +23,16 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Info(cli::info::InfoArgs),
+    Tokenize(cli::tokenize::TokenizeArgs),
+    TrainTokenizer(cli::train_tokenizer::TrainTokenizerArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info(args) => cli::info::run(args),
+        Command::Tokenize(args) => cli::tokenize::run(args),
+        Command::TrainTokenizer(args) => cli::train_tokenizer::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

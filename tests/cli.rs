@@ -94,3 +94,107 @@ fn bad_input_is_one_clear_line() {
     assert!(!bad_flag.status.success());
     assert!(stderr(&bad_flag).contains("--presett"));
 }
+
+fn gpt2_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gpt2"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn tokenize_hello_world() {
+    let o = gpt2(&["tokenize", "--json", "Hello, world!"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["ids"], serde_json::json!([15496, 11, 995, 0]));
+    assert_eq!(
+        v["tokens"],
+        serde_json::json!(["Hello", ",", " world", "!"])
+    );
+    assert_eq!(v["bytes"], 13);
+    assert_eq!(
+        stdout(&gpt2(&["tokenize", "Hello, world!"])),
+        "15496 11 995 0\n"
+    );
+}
+
+#[test]
+fn tokenize_reads_stdin_and_files() {
+    let o = gpt2_stdin(&["tokenize", "-"], b"To be, or not to be\n");
+    assert_eq!(stdout(&o), "2514 307 11 393 407 284 307 198\n");
+    let o = gpt2_stdin(&["tokenize", "--special", "-"], b"a<|endoftext|>b");
+    assert_eq!(stdout(&o), "64 50256 65\n");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.txt");
+    std::fs::write(&file, "Hello, world!").unwrap();
+    let o = gpt2(&["tokenize", "--file", file.to_str().unwrap()]);
+    assert_eq!(stdout(&o), "15496 11 995 0\n");
+}
+
+#[test]
+fn tokenize_errors() {
+    assert_clean_error(
+        &gpt2_stdin(&["tokenize", "-"], b"caf\xe9"),
+        "invalid byte at offset 3",
+    );
+    assert_clean_error(&gpt2(&["tokenize"]), "nothing to encode");
+    assert_clean_error(&gpt2(&["tokenize", "--file", "no/such.txt"]), "no/such.txt");
+    assert_clean_error(
+        &gpt2(&["tokenize", "--tokenizer", "no/such.bpe", "x"]),
+        "no/such.bpe",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    assert_clean_error(
+        &gpt2(&["tokenize", "--file", empty.to_str().unwrap()]),
+        "is empty",
+    );
+}
+
+#[test]
+fn a_trained_tokenizer_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s.bpe");
+    let o = gpt2(&[
+        "train-tokenizer",
+        "--vocab-size",
+        "300",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("learned 43 merges"), "{}", stderr(&o));
+    let o = gpt2(&[
+        "tokenize",
+        "--tokenizer",
+        out.to_str().unwrap(),
+        "--json",
+        "the",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let joined: String = v["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    assert_eq!(joined, "the");
+    assert_clean_error(
+        &gpt2(&[
+            "train-tokenizer",
+            "--vocab-size",
+            "10",
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        "at least 257",
+    );
+}

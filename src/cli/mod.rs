@@ -1,11 +1,21 @@
 //! One module per subcommand; each has an `Args` struct (its flags and help) and `run`.
 
 pub mod info;
+pub mod tokenize;
+pub mod train_tokenizer;
 
 /// A reader that closed our stdout early (`gpt2 ... | head`) is not an error.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// `gpt2` for GPT-2's own tokenizer, otherwise the path of a trained tokenizer file.
+pub fn load_tokenizer(spec: &str) -> anyhow::Result<gpt2::Tokenizer> {
+    Ok(match spec {
+        "gpt2" => gpt2::Tokenizer::gpt2()?,
+        path => gpt2::Tokenizer::load(std::path::Path::new(path))?,
     })
 }

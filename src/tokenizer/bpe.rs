@@ -27,14 +27,13 @@ pub fn encode_piece(ranks: &Ranks, piece: &[u8], out: &mut Vec<u32>) {
         }
     };
     let mut pair: Vec<u32> = (0..piece.len() - 1).map(|i| rank_of(&starts, i)).collect();
-    loop {
-        // The leftmost pair with the lowest rank merges first.
-        let Some((i, &best)) = pair.iter().enumerate().min_by_key(|&(_, r)| *r) else {
-            break;
-        };
-        if best == u32::MAX {
-            break;
-        }
+    // The leftmost pair with the lowest rank merges first, until no pair forms a token.
+    while let Some((i, _)) = pair
+        .iter()
+        .enumerate()
+        .filter(|&(_, &r)| r != u32::MAX)
+        .min_by_key(|&(_, &r)| r)
+    {
         starts.remove(i + 1);
         pair.remove(i);
         if i < pair.len() {

@@ -13,7 +13,7 @@ fn repo(path: &str) -> PathBuf {
 }
 
 fn chapter_text() -> String {
-    std::fs::read_to_string(repo("book/ch01-overview.md")).unwrap()
+    bookcheck::page("ch01-overview.md")
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! and the experiments of the chapter.
 
 pub mod exercises;
+pub mod experiments;
 pub mod naive;
 
 // The chapter's markdown: its self-contained Rust blocks run as doctests of this crate.

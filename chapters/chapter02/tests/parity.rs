@@ -97,6 +97,7 @@ fn tricky() -> impl Strategy<Value = String> {
     prop::collection::vec(atom, 0..24).prop_map(|v| v.concat())
 }
 
+// ANCHOR: proptest
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -114,3 +115,4 @@ proptest! {
         prop_assert_eq!(ours().decode(&ids).unwrap(), s);
     }
 }
+// ANCHOR_END: proptest
