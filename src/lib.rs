@@ -2,12 +2,19 @@
 //!
 //! The modules follow the chapters of the book that explains them:
 //! `config` (chapter 1: the shape of the model and what it costs), `tokenizer` and `data`
-//! (chapter 2: from text to batches of token ids).
+//! (chapter 2: from text to batches of token ids), `kernels`, `layers` and `attention`
+//! (chapter 3: the matrix multiply, the building blocks, causal self-attention), `block`
+//! (chapter 4: the Transformer block).
 
+pub mod attention;
+pub mod block;
 pub mod config;
 pub mod data;
 pub mod fsutil;
+pub mod gradcheck;
 pub mod hash;
+pub mod kernels;
+pub mod layers;
 pub mod numfmt;
 pub mod rng;
 pub mod tokenizer;

@@ -1,0 +1,174 @@
+//! Causal self-attention: every position gathers information from itself and the positions
+//! before it, in `n_head` independent heads.
+
+use ndarray::iter::{AxisIter, AxisIterMut};
+use ndarray::{Array2, Array4, ArrayView2, ArrayViewMut2, Axis, Ix2, Zip, s};
+
+use crate::kernels::matmul;
+use crate::layers::{Linear, Params, join, softmax_backward_inplace, softmax_prefix};
+use crate::rng::Rng;
+
+/// What the forward pass keeps for the backward pass. Reused from step to step.
+#[derive(Debug, Default, Clone)]
+pub struct AttentionCache {
+    /// qkv: [N, 3C], queries, keys and values of every position (c_attn's output)
+    pub qkv: Array2<f32>,
+    /// att: [B, n_head, T, T], the attention weights (0 above the diagonal)
+    pub att: Array4<f32>,
+    /// y: [N, C], the heads' outputs side by side (c_proj's input)
+    pub y: Array2<f32>,
+}
+
+impl AttentionCache {
+    fn ensure(&mut self, b: usize, t: usize, c: usize, n_head: usize) {
+        if self.qkv.dim() != (b * t, 3 * c) {
+            self.qkv = Array2::zeros((b * t, 3 * c));
+            self.y = Array2::zeros((b * t, c));
+        }
+        if self.att.dim() != (b, n_head, t, t) {
+            self.att = Array4::zeros((b, n_head, t, t));
+        }
+    }
+}
+
+/// Multi-head causal self-attention, as in GPT-2.
+#[derive(Debug, Clone)]
+pub struct CausalSelfAttention {
+    /// c_attn: C -> 3C, queries, keys and values at once
+    pub c_attn: Linear,
+    /// c_proj: C -> C, mixes the heads' outputs
+    pub c_proj: Linear,
+    pub n_head: usize,
+}
+
+impl CausalSelfAttention {
+    /// GPT-2's initialisation; `proj_std` is the (smaller) std of the residual projection.
+    pub fn init(c: usize, n_head: usize, std: f32, proj_std: f32, rng: &mut Rng) -> Self {
+        CausalSelfAttention {
+            c_attn: Linear::init(c, 3 * c, std, rng),
+            c_proj: Linear::init(c, c, proj_std, rng),
+            n_head,
+        }
+    }
+
+    // ANCHOR: forward
+    /// x: [N, C] with N = B·T, rows ordered sequence by sequence -> out: [N, C]
+    pub fn forward(
+        &self,
+        x: ArrayView2<f32>,
+        b: usize,
+        t: usize,
+        cache: &mut AttentionCache,
+        out: ArrayViewMut2<f32>,
+    ) {
+        let c = x.ncols();
+        let (nh, hd) = (self.n_head, c / self.n_head);
+        let scale = 1.0 / (hd as f32).sqrt();
+        cache.ensure(b, t, c, nh);
+        self.c_attn.forward(x, cache.qkv.view_mut());
+
+        // One sequence per task: its T rows of qkv, its [n_head, T, T] weights, its T rows of y.
+        Zip::from(seqs(cache.qkv.view(), b, t))
+            .and(cache.att.outer_iter_mut())
+            .and(seqs_mut(cache.y.view_mut(), b, t))
+            .par_for_each(|qkv, mut att, mut y| {
+                for h in 0..nh {
+                    // Head h's slices: columns h·hd.. of the q, k and v thirds. Views, no copies.
+                    let q = qkv.slice(s![.., h * hd..(h + 1) * hd]);
+                    let k = qkv.slice(s![.., c + h * hd..c + (h + 1) * hd]);
+                    let v = qkv.slice(s![.., 2 * c + h * hd..2 * c + (h + 1) * hd]);
+                    let mut a = att.index_axis_mut(Axis(0), h);
+                    // Scores q·kᵀ/√hd: [T, T]; row i says how well query i matches each key.
+                    matmul(q, k.t(), a.view_mut(), false);
+                    for (i, mut row) in a.rows_mut().into_iter().enumerate() {
+                        row.mapv_inplace(|s| s * scale);
+                        softmax_prefix(row, i + 1); // position i sees positions 0..=i
+                    }
+                    // Each output is the weighted mean of the values: [T, T]·[T, hd].
+                    matmul(
+                        a.view(),
+                        v,
+                        y.slice_mut(s![.., h * hd..(h + 1) * hd]),
+                        false,
+                    );
+                }
+            });
+        self.c_proj.forward(cache.y.view(), out);
+    }
+    // ANCHOR_END: forward
+
+    // ANCHOR: backward
+    /// x: [N, C] (the forward input), dout: [N, C] -> dx: [N, C]
+    pub fn backward(
+        &mut self,
+        x: ArrayView2<f32>,
+        b: usize,
+        t: usize,
+        cache: &AttentionCache,
+        dout: ArrayView2<f32>,
+        dx: ArrayViewMut2<f32>,
+    ) {
+        let c = x.ncols();
+        let (nh, hd) = (self.n_head, c / self.n_head);
+        let scale = 1.0 / (hd as f32).sqrt();
+        let mut dy = Array2::zeros((b * t, c));
+        self.c_proj.backward(cache.y.view(), dout, dy.view_mut());
+
+        let mut dqkv = Array2::zeros((b * t, 3 * c));
+        Zip::from(seqs(cache.qkv.view(), b, t))
+            .and(cache.att.outer_iter())
+            .and(seqs(dy.view(), b, t))
+            .and(seqs_mut(dqkv.view_mut(), b, t))
+            .par_for_each(|qkv, att, dy, mut dqkv| {
+                let mut da = Array2::zeros((t, t));
+                for h in 0..nh {
+                    let (qc, kc, vc) = (h * hd, c + h * hd, 2 * c + h * hd);
+                    let a = att.index_axis(Axis(0), h);
+                    let dy_h = dy.slice(s![.., qc..qc + hd]);
+                    // y = a·v: da = dy·vᵀ, dv = aᵀ·dy
+                    matmul(
+                        dy_h,
+                        qkv.slice(s![.., vc..vc + hd]).t(),
+                        da.view_mut(),
+                        false,
+                    );
+                    matmul(a.t(), dy_h, dqkv.slice_mut(s![.., vc..vc + hd]), false);
+                    // a = softmax(scores): back through it row by row (masked entries stay 0),
+                    // then through the scaling.
+                    for (p, mut d) in a.rows().into_iter().zip(da.rows_mut()) {
+                        softmax_backward_inplace(p, d.view_mut());
+                        d.mapv_inplace(|v| v * scale);
+                    }
+                    // scores = q·kᵀ: dq = ds·k, dk = dsᵀ·q
+                    let q = qkv.slice(s![.., qc..qc + hd]);
+                    let k = qkv.slice(s![.., kc..kc + hd]);
+                    matmul(da.view(), k, dqkv.slice_mut(s![.., qc..qc + hd]), false);
+                    matmul(da.t(), q, dqkv.slice_mut(s![.., kc..kc + hd]), false);
+                }
+            });
+        self.c_attn.backward(x, dqkv.view(), dx);
+    }
+    // ANCHOR_END: backward
+}
+
+/// [B·T, D] viewed as B sequences of [T, D], one after the other.
+fn seqs<'a>(a: ArrayView2<'a, f32>, b: usize, t: usize) -> AxisIter<'a, f32, Ix2> {
+    let d = a.ncols();
+    a.into_shape_with_order((b, t, d))
+        .expect("rows are B sequences of T positions")
+        .into_outer_iter()
+}
+
+fn seqs_mut<'a>(a: ArrayViewMut2<'a, f32>, b: usize, t: usize) -> AxisIterMut<'a, f32, Ix2> {
+    let d = a.ncols();
+    a.into_shape_with_order((b, t, d))
+        .expect("rows are B sequences of T positions")
+        .into_outer_iter_mut()
+}
+
+impl Params for CausalSelfAttention {
+    fn visit(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &[usize], &mut [f32], &mut [f32])) {
+        self.c_attn.visit(&join(prefix, "c_attn"), f);
+        self.c_proj.visit(&join(prefix, "c_proj"), f);
+    }
+}

@@ -1,0 +1,198 @@
+//! The Transformer block: attention and an MLP, each behind a LayerNorm and added back to the
+//! residual stream ("pre-LN", as in GPT-2).
+
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
+
+use crate::attention::{AttentionCache, CausalSelfAttention};
+use crate::layers::{LayerNorm, Linear, Params, gelu_backward, gelu_forward, join};
+use crate::rng::Rng;
+
+/// The MLP: C -> 4C, GELU, 4C -> C, applied to every position on its own.
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    /// c_fc: C -> 4C
+    pub c_fc: Linear,
+    /// c_proj: 4C -> C
+    pub c_proj: Linear,
+}
+
+/// What the MLP's forward pass keeps for its backward pass.
+#[derive(Debug, Default, Clone)]
+pub struct MlpCache {
+    /// h: [N, 4C], c_fc's output, before GELU
+    pub h: Array2<f32>,
+    /// g: [N, 4C], gelu(h)
+    pub g: Array2<f32>,
+}
+
+// ANCHOR: mlp
+impl Mlp {
+    /// x: [N, C] -> out: [N, C]
+    pub fn forward(&self, x: ArrayView2<f32>, cache: &mut MlpCache, out: ArrayViewMut2<f32>) {
+        let dims = (x.nrows(), self.c_fc.bias.value.len());
+        if cache.h.dim() != dims {
+            (cache.h, cache.g) = (Array2::zeros(dims), Array2::zeros(dims));
+        }
+        self.c_fc.forward(x, cache.h.view_mut());
+        gelu_forward(cache.h.view(), cache.g.view_mut());
+        self.c_proj.forward(cache.g.view(), out);
+    }
+
+    /// x: [N, C] (the forward input), dout: [N, C] -> dx: [N, C]
+    pub fn backward(
+        &mut self,
+        x: ArrayView2<f32>,
+        cache: &MlpCache,
+        dout: ArrayView2<f32>,
+        dx: ArrayViewMut2<f32>,
+    ) {
+        let mut dg = Array2::zeros(cache.g.dim());
+        self.c_proj.backward(cache.g.view(), dout, dg.view_mut());
+        let mut dh = Array2::zeros(cache.h.dim());
+        gelu_backward(cache.h.view(), dg.view(), dh.view_mut());
+        self.c_fc.backward(x, dh.view(), dx);
+    }
+}
+// ANCHOR_END: mlp
+
+impl Params for Mlp {
+    fn visit(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &[usize], &mut [f32], &mut [f32])) {
+        self.c_fc.visit(&join(prefix, "c_fc"), f);
+        self.c_proj.visit(&join(prefix, "c_proj"), f);
+    }
+}
+
+/// One Transformer block.
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub ln_1: LayerNorm,
+    pub attn: CausalSelfAttention,
+    pub ln_2: LayerNorm,
+    pub mlp: Mlp,
+}
+
+/// What the block's forward pass keeps for its backward pass. Reused from step to step.
+#[derive(Debug, Default, Clone)]
+pub struct BlockCache {
+    /// ln_1(x), with its rows' means and reciprocal standard deviations
+    pub ln1: Array2<f32>,
+    pub ln1_mean: Array1<f32>,
+    pub ln1_rstd: Array1<f32>,
+    pub attn: AttentionCache,
+    /// r = x + attn(ln_1(x)): [N, C], the residual stream between the two halves
+    pub r: Array2<f32>,
+    pub ln2: Array2<f32>,
+    pub ln2_mean: Array1<f32>,
+    pub ln2_rstd: Array1<f32>,
+    pub mlp: MlpCache,
+}
+
+impl BlockCache {
+    fn ensure(&mut self, n: usize, c: usize) {
+        if self.ln1.dim() != (n, c) {
+            for a in [&mut self.ln1, &mut self.r, &mut self.ln2] {
+                *a = Array2::zeros((n, c));
+            }
+            for a in [
+                &mut self.ln1_mean,
+                &mut self.ln1_rstd,
+                &mut self.ln2_mean,
+                &mut self.ln2_rstd,
+            ] {
+                *a = Array1::zeros(n);
+            }
+        }
+    }
+}
+
+impl Block {
+    /// GPT-2's initialisation: N(0, 0.02²) weights, and N(0, (0.02/√(2·n_layer))²) for the two
+    /// projections that write into the residual stream, so that its variance does not grow
+    /// with depth.
+    pub fn init(c: usize, n_head: usize, n_layer: usize, eps: f32, rng: &mut Rng) -> Block {
+        let std = 0.02;
+        let proj_std = std / (2.0 * n_layer as f32).sqrt();
+        Block {
+            ln_1: LayerNorm::new(c, eps),
+            attn: CausalSelfAttention::init(c, n_head, std, proj_std, rng),
+            ln_2: LayerNorm::new(c, eps),
+            mlp: Mlp {
+                c_fc: Linear::init(c, 4 * c, std, rng),
+                c_proj: Linear::init(4 * c, c, proj_std, rng),
+            },
+        }
+    }
+
+    // ANCHOR: forward
+    /// x: [N, C], N = B·T -> out: [N, C].
+    /// r = x + attn(ln_1(x)); out = r + mlp(ln_2(r)).
+    pub fn forward(
+        &self,
+        x: ArrayView2<f32>,
+        b: usize,
+        t: usize,
+        cache: &mut BlockCache,
+        mut out: ArrayViewMut2<f32>,
+    ) {
+        let c = cache;
+        c.ensure(x.nrows(), x.ncols());
+        let ln1_out = c.ln1.view_mut();
+        self.ln_1
+            .forward(x, ln1_out, c.ln1_mean.view_mut(), c.ln1_rstd.view_mut());
+        self.attn
+            .forward(c.ln1.view(), b, t, &mut c.attn, c.r.view_mut());
+        c.r += &x;
+        self.ln_2.forward(
+            c.r.view(),
+            c.ln2.view_mut(),
+            c.ln2_mean.view_mut(),
+            c.ln2_rstd.view_mut(),
+        );
+        self.mlp.forward(c.ln2.view(), &mut c.mlp, out.view_mut());
+        out += &c.r;
+    }
+    // ANCHOR_END: forward
+
+    // ANCHOR: backward
+    /// x: [N, C] (the forward input), dout: [N, C] -> dx: [N, C].
+    /// A residual connection passes its gradient through unchanged and adds the branch's.
+    pub fn backward(
+        &mut self,
+        x: ArrayView2<f32>,
+        b: usize,
+        t: usize,
+        c: &BlockCache,
+        dout: ArrayView2<f32>,
+        mut dx: ArrayViewMut2<f32>,
+    ) {
+        // out = r + mlp(ln_2(r)): dr = dout + ln_2ᵀ(mlpᵀ(dout))
+        let mut dln2 = Array2::zeros(x.dim());
+        self.mlp
+            .backward(c.ln2.view(), &c.mlp, dout, dln2.view_mut());
+        let mut dr = dout.to_owned();
+        self.ln_2.backward(
+            c.r.view(),
+            c.ln2_mean.view(),
+            c.ln2_rstd.view(),
+            dln2.view(),
+            dr.view_mut(),
+        );
+        // r = x + attn(ln_1(x)): dx = dr + ln_1ᵀ(attnᵀ(dr))
+        let mut dln1 = Array2::zeros(x.dim());
+        self.attn
+            .backward(c.ln1.view(), b, t, &c.attn, dr.view(), dln1.view_mut());
+        dx.assign(&dr);
+        self.ln_1
+            .backward(x, c.ln1_mean.view(), c.ln1_rstd.view(), dln1.view(), dx);
+    }
+    // ANCHOR_END: backward
+}
+
+impl Params for Block {
+    fn visit(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &[usize], &mut [f32], &mut [f32])) {
+        self.ln_1.visit(&join(prefix, "ln_1"), f);
+        self.attn.visit(&join(prefix, "attn"), f);
+        self.ln_2.visit(&join(prefix, "ln_2"), f);
+        self.mlp.visit(&join(prefix, "mlp"), f);
+    }
+}

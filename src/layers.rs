@@ -1,0 +1,308 @@
+//! The building blocks of GPT-2, each a forward pass and a hand-written backward pass over plain
+//! f32 arrays: `Linear`, `LayerNorm`, GELU and softmax.
+//!
+//! Shapes use N for the number of token positions (batch × sequence, B·T), C for the width.
+//! A backward pass receives the gradient of the loss with respect to the layer's output, adds
+//! the gradients of its parameters to their `grad`, and returns (writes) the gradient with
+//! respect to its input.
+
+use ndarray::{
+    Array, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Dimension, Ix1, Ix2, Zip,
+};
+
+use crate::kernels::matmul;
+use crate::rng::Rng;
+
+/// A learned tensor and the gradient of the loss with respect to it, of the same shape.
+#[derive(Debug, Clone)]
+pub struct Param<D: Dimension> {
+    pub value: Array<f32, D>,
+    pub grad: Array<f32, D>,
+}
+
+impl<D: Dimension> Param<D> {
+    pub fn new(value: Array<f32, D>) -> Param<D> {
+        let grad = Array::zeros(value.raw_dim());
+        Param { value, grad }
+    }
+
+    /// Values drawn from N(0, std²).
+    pub fn normal(shape: D, std: f32, rng: &mut Rng) -> Param<D> {
+        Param::new(Array::from_shape_simple_fn(shape, || {
+            rng.normal() as f32 * std
+        }))
+    }
+}
+
+/// Something with named parameters, named as in GPT-2's checkpoints (`h.0.attn.c_attn.weight`).
+pub trait Params {
+    /// Calls `f(name, shape, value, grad)` for every parameter, in a fixed order.
+    fn visit(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &[usize], &mut [f32], &mut [f32]));
+
+    /// Sets every gradient to zero.
+    fn zero_grad(&mut self) {
+        self.visit("", &mut |_, _, _, g| g.fill(0.0));
+    }
+}
+
+/// `prefix.name`, or `name` when there is no prefix.
+pub fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+fn visit_param<D: Dimension>(
+    p: &mut Param<D>,
+    name: &str,
+    f: &mut dyn FnMut(&str, &[usize], &mut [f32], &mut [f32]),
+) {
+    let shape = p.value.shape().to_vec();
+    let value = p.value.as_slice_mut().expect("parameters are contiguous");
+    let grad = p.grad.as_slice_mut().expect("gradients are contiguous");
+    f(name, &shape, value, grad);
+}
+
+// ANCHOR: linear
+/// y = x·W + b. GPT-2 stores W as [in, out] (its "Conv1D"), so no transpose is needed.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    /// weight: [in, out]
+    pub weight: Param<Ix2>,
+    /// bias: [out]
+    pub bias: Param<Ix1>,
+}
+
+impl Linear {
+    /// x: [N, in] -> y: [N, out]
+    pub fn forward(&self, x: ArrayView2<f32>, mut y: ArrayViewMut2<f32>) {
+        let bias = self
+            .bias
+            .value
+            .broadcast(y.raw_dim())
+            .expect("bias is [out]");
+        y.assign(&bias);
+        matmul(x, self.weight.value.view(), y, true);
+    }
+
+    /// x: [N, in] (the forward input), dy: [N, out] -> dx: [N, in].
+    /// dW += xᵀ·dy, db += the sum of dy over positions, dx = dy·Wᵀ.
+    pub fn backward(&mut self, x: ArrayView2<f32>, dy: ArrayView2<f32>, dx: ArrayViewMut2<f32>) {
+        matmul(x.t(), dy, self.weight.grad.view_mut(), true);
+        self.bias.grad += &dy.sum_axis(Axis(0));
+        matmul(dy, self.weight.value.t(), dx, false);
+    }
+}
+// ANCHOR_END: linear
+
+impl Linear {
+    /// A layer with all parameters zero.
+    pub fn zeros(fan_in: usize, fan_out: usize) -> Linear {
+        Linear {
+            weight: Param::new(Array::zeros((fan_in, fan_out))),
+            bias: Param::new(Array::zeros(fan_out)),
+        }
+    }
+
+    /// GPT-2's initialisation: weights from N(0, std²), biases zero.
+    pub fn init(fan_in: usize, fan_out: usize, std: f32, rng: &mut Rng) -> Linear {
+        Linear {
+            weight: Param::normal(Ix2(fan_in, fan_out), std, rng),
+            bias: Param::new(Array::zeros(fan_out)),
+        }
+    }
+}
+
+impl Params for Linear {
+    fn visit(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &[usize], &mut [f32], &mut [f32])) {
+        visit_param(&mut self.weight, &join(prefix, "weight"), f);
+        visit_param(&mut self.bias, &join(prefix, "bias"), f);
+    }
+}
+
+// ANCHOR: layernorm
+/// Normalises each position to mean 0 and variance 1, then scales and shifts it:
+/// y = (x - mean) / sqrt(var + eps) * weight + bias.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    /// weight: [C]
+    pub weight: Param<Ix1>,
+    /// bias: [C]
+    pub bias: Param<Ix1>,
+    pub eps: f32,
+}
+
+impl LayerNorm {
+    /// x: [N, C] -> y: [N, C]; also writes each row's mean and 1/sqrt(var + eps): [N].
+    pub fn forward(
+        &self,
+        x: ArrayView2<f32>,
+        mut y: ArrayViewMut2<f32>,
+        mean: ArrayViewMut1<f32>,
+        rstd: ArrayViewMut1<f32>,
+    ) {
+        let (w, b) = (self.weight.value.view(), self.bias.value.view());
+        let c = x.ncols() as f32;
+        Zip::from(x.rows())
+            .and(y.rows_mut())
+            .and(mean)
+            .and(rstd)
+            .par_for_each(|x, mut y, mean, rstd| {
+                let m = x.sum() / c;
+                let var = x.fold(0.0, |acc, &v| acc + (v - m) * (v - m)) / c;
+                let r = 1.0 / (var + self.eps).sqrt();
+                Zip::from(&mut y)
+                    .and(x)
+                    .and(w)
+                    .and(b)
+                    .for_each(|y, &x, &w, &b| *y = (x - m) * r * w + b);
+                (*mean, *rstd) = (m, r);
+            });
+    }
+
+    /// dy: [N, C] -> dx: [N, C], *added* to `dx`, which holds the gradient that reached x
+    /// through the residual connection. With n = (x - mean)·rstd and g = dy·weight:
+    /// dx = rstd · (g - mean(g) - n · mean(g·n)); dweight += Σ dy·n; dbias += Σ dy.
+    pub fn backward(
+        &mut self,
+        x: ArrayView2<f32>,
+        mean: ArrayView1<f32>,
+        rstd: ArrayView1<f32>,
+        dy: ArrayView2<f32>,
+        mut dx: ArrayViewMut2<f32>,
+    ) {
+        let w = self.weight.value.view();
+        let c = x.ncols() as f32;
+        let (dw, db) = (&mut self.weight.grad, &mut self.bias.grad);
+        for (((x, dy), mut dx), (&m, &r)) in x
+            .rows()
+            .into_iter()
+            .zip(dy.rows())
+            .zip(dx.rows_mut())
+            .zip(mean.iter().zip(rstd.iter()))
+        {
+            let (mut g_mean, mut gn_mean) = (0.0, 0.0);
+            for ((&x, &dy), &w) in x.iter().zip(dy).zip(w) {
+                let n = (x - m) * r;
+                g_mean += dy * w;
+                gn_mean += dy * w * n;
+            }
+            (g_mean, gn_mean) = (g_mean / c, gn_mean / c);
+            for (j, ((&x, &dy), dx)) in x.iter().zip(dy).zip(dx.iter_mut()).enumerate() {
+                let n = (x - m) * r;
+                dw[j] += dy * n;
+                db[j] += dy;
+                *dx += r * (dy * w[j] - g_mean - n * gn_mean);
+            }
+        }
+    }
+}
+// ANCHOR_END: layernorm
+
+impl LayerNorm {
+    /// weight 1, bias 0: the identity on normalised input, as GPT-2 starts.
+    pub fn new(c: usize, eps: f32) -> LayerNorm {
+        LayerNorm {
+            weight: Param::new(Array::ones(c)),
+            bias: Param::new(Array::zeros(c)),
+            eps,
+        }
+    }
+}
+
+impl Params for LayerNorm {
+    fn visit(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &[usize], &mut [f32], &mut [f32])) {
+        visit_param(&mut self.weight, &join(prefix, "weight"), f);
+        visit_param(&mut self.bias, &join(prefix, "bias"), f);
+    }
+}
+
+// ANCHOR: gelu
+const SQRT_2_OVER_PI: f32 = 0.797_884_6; // sqrt(2 / pi)
+const GELU_CUBIC: f32 = 0.044_715;
+
+/// GELU, the tanh approximation GPT-2 uses (`gelu_new`):
+/// y = x/2 · (1 + tanh(sqrt(2/pi) · (x + 0.044715 x³))).
+pub fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh())
+}
+
+/// dGELU/dx, with u = sqrt(2/pi)(x + 0.044715 x³):
+/// 1/2 (1 + tanh u) + x/2 (1 - tanh² u) · sqrt(2/pi)(1 + 3 · 0.044715 x²).
+pub fn gelu_grad(x: f32) -> f32 {
+    let t = (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh();
+    let du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x);
+    0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
+}
+
+/// x: [N, D] -> y = gelu(x)
+pub fn gelu_forward(x: ArrayView2<f32>, y: ArrayViewMut2<f32>) {
+    Zip::from(y).and(x).par_for_each(|y, &x| *y = gelu(x));
+}
+
+/// x: [N, D] (the forward input), dy -> dx = dy · gelu'(x)
+pub fn gelu_backward(x: ArrayView2<f32>, dy: ArrayView2<f32>, dx: ArrayViewMut2<f32>) {
+    Zip::from(dx)
+        .and(x)
+        .and(dy)
+        .par_for_each(|dx, &x, &dy| *dx = dy * gelu_grad(x));
+}
+// ANCHOR_END: gelu
+
+// ANCHOR: softmax
+/// Softmax of the first `len` entries of `row`, in place; the entries after them become 0
+/// (a causal mask: position i may only look at positions 0..=i).
+/// Subtracting the maximum first keeps exp from overflowing and does not change the result.
+pub fn softmax_prefix(mut row: ArrayViewMut1<f32>, len: usize) {
+    let max = row
+        .iter()
+        .take(len)
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let mut sum = 0.0;
+    for v in row.iter_mut().take(len) {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    for (j, v) in row.iter_mut().enumerate() {
+        *v = if j < len { *v / sum } else { 0.0 };
+    }
+}
+
+/// Backward of softmax, row by row: with p = softmax(s) and dp the gradient of p,
+/// ds_j = p_j (dp_j - Σ_k p_k dp_k). Written into `dp` in place.
+pub fn softmax_backward_inplace(p: ArrayView1<f32>, mut dp: ArrayViewMut1<f32>) {
+    let dot: f32 = p.iter().zip(dp.iter()).map(|(p, d)| p * d).sum();
+    Zip::from(&mut dp)
+        .and(p)
+        .for_each(|d, &p| *d = p * (*d - dot));
+}
+// ANCHOR_END: softmax
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gelu_values() {
+        // Reference values of the tanh approximation.
+        assert!((gelu(1.0) - 0.841_192).abs() < 1e-6);
+        assert!((gelu(-1.0) + 0.158_808).abs() < 1e-6);
+        assert_eq!(gelu(0.0), 0.0);
+        for x in [-3.0f32, -0.5, 0.0, 0.7, 2.5] {
+            let h = 1e-3;
+            let numeric = (gelu(x + h) - gelu(x - h)) / (2.0 * h);
+            assert!((numeric - gelu_grad(x)).abs() < 1e-3, "{x}");
+        }
+    }
+
+    #[test]
+    fn softmax_masks_and_normalises() {
+        let mut row = ndarray::arr1(&[1.0f32, 2.0, 3.0, 100.0]);
+        softmax_prefix(row.view_mut(), 3);
+        assert!((row.sum() - 1.0).abs() < 1e-6);
+        assert_eq!(row[3], 0.0);
+        assert!(row[2] > row[1] && row[1] > row[0]);
+    }
+}
