@@ -4,6 +4,8 @@
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
 
 use crate::attention::{AttentionCache, CausalSelfAttention};
+use crate::checkpoint::{CheckpointError, Tensors};
+use crate::config::GPTConfig;
 use crate::layers::{LayerNorm, Linear, Params, gelu_backward, gelu_forward, join};
 use crate::rng::Rng;
 
@@ -186,6 +188,32 @@ impl Block {
             .backward(x, c.ln1_mean.view(), c.ln1_rstd.view(), dln1.view(), dx);
     }
     // ANCHOR_END: backward
+}
+
+impl Block {
+    /// Takes the tensors of block `prefix` (e.g. `h.3`) from a checkpoint.
+    pub fn from_tensors(
+        t: &mut Tensors,
+        prefix: &str,
+        config: &GPTConfig,
+    ) -> Result<Block, CheckpointError> {
+        let c = config.n_embd;
+        let eps = config.layer_norm_eps as f32;
+        let name = |s: &str| join(prefix, s);
+        Ok(Block {
+            ln_1: LayerNorm::from_tensors(t, &name("ln_1"), c, eps)?,
+            attn: CausalSelfAttention {
+                c_attn: Linear::from_tensors(t, &name("attn.c_attn"), c, 3 * c)?,
+                c_proj: Linear::from_tensors(t, &name("attn.c_proj"), c, c)?,
+                n_head: config.n_head,
+            },
+            ln_2: LayerNorm::from_tensors(t, &name("ln_2"), c, eps)?,
+            mlp: Mlp {
+                c_fc: Linear::from_tensors(t, &name("mlp.c_fc"), c, 4 * c)?,
+                c_proj: Linear::from_tensors(t, &name("mlp.c_proj"), 4 * c, c)?,
+            },
+        })
+    }
 }
 
 impl Params for Block {

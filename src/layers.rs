@@ -10,6 +10,7 @@ use ndarray::{
     Array, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Dimension, Ix1, Ix2, Zip,
 };
 
+use crate::checkpoint::{CheckpointError, Tensors};
 use crate::kernels::matmul;
 use crate::rng::Rng;
 
@@ -115,6 +116,21 @@ impl Linear {
     }
 }
 
+impl Linear {
+    /// Takes `prefix.weight` [in, out] and `prefix.bias` [out] from a checkpoint.
+    pub fn from_tensors(
+        t: &mut Tensors,
+        prefix: &str,
+        fan_in: usize,
+        fan_out: usize,
+    ) -> Result<Linear, CheckpointError> {
+        Ok(Linear {
+            weight: Param::new(t.take2(&join(prefix, "weight"), fan_in, fan_out)?),
+            bias: Param::new(t.take1(&join(prefix, "bias"), fan_out)?),
+        })
+    }
+}
+
 impl Params for Linear {
     fn visit(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &[usize], &mut [f32], &mut [f32])) {
         visit_param(&mut self.weight, &join(prefix, "weight"), f);
@@ -209,6 +225,22 @@ impl LayerNorm {
             bias: Param::new(Array::zeros(c)),
             eps,
         }
+    }
+}
+
+impl LayerNorm {
+    /// Takes `prefix.weight` and `prefix.bias`, both [C], from a checkpoint.
+    pub fn from_tensors(
+        t: &mut Tensors,
+        prefix: &str,
+        c: usize,
+        eps: f32,
+    ) -> Result<LayerNorm, CheckpointError> {
+        Ok(LayerNorm {
+            weight: Param::new(t.take1(&join(prefix, "weight"), c)?),
+            bias: Param::new(t.take1(&join(prefix, "bias"), c)?),
+            eps,
+        })
     }
 }
 

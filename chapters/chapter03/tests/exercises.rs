@@ -15,7 +15,11 @@ fn a_head_that_looks_two_back() {
     let (attn, x) = look_back(10, 2, 8.0);
     let w = weights(&attn, &x);
     for i in 2..10 {
-        assert!(w[[0, i, i - 2]] > 0.99, "position {i}: {}", w[[0, i, i - 2]]);
+        assert!(
+            w[[0, i, i - 2]] > 0.99,
+            "position {i}: {}",
+            w[[0, i, i - 2]]
+        );
     }
 }
 

@@ -1,0 +1,11 @@
+//! Chapter 4: the Transformer block. Blocks arranged without LayerNorm and with it after the
+//! residual addition (the original Transformer's "post-LN"), to compare with GPT-2's pre-LN
+//! block in `gpt2::block`; statistics of the residual stream; the chapter's exercises.
+
+pub mod exercises;
+pub mod variants;
+
+// The chapter's markdown: its self-contained Rust blocks run as doctests of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../../book/ch04-block.md")]
+mod chapter_text {}
