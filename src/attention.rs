@@ -5,7 +5,7 @@ use ndarray::iter::{AxisIter, AxisIterMut};
 use ndarray::{Array2, Array4, ArrayView2, ArrayViewMut2, Axis, Ix2, Zip, s};
 
 use crate::kernels::matmul;
-use crate::layers::{Linear, Params, join, softmax_backward_inplace, softmax_prefix};
+use crate::layers::{Linear, Params, Visit, join, softmax_backward_inplace, softmax_prefix};
 use crate::rng::Rng;
 
 /// What the forward pass keeps for the backward pass. Reused from step to step.
@@ -167,7 +167,7 @@ fn seqs_mut<'a>(a: ArrayViewMut2<'a, f32>, b: usize, t: usize) -> AxisIterMut<'a
 }
 
 impl Params for CausalSelfAttention {
-    fn visit(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &[usize], &mut [f32], &mut [f32])) {
+    fn visit(&mut self, prefix: &str, f: &mut Visit<'_>) {
         self.c_attn.visit(&join(prefix, "c_attn"), f);
         self.c_proj.visit(&join(prefix, "c_proj"), f);
     }

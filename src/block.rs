@@ -6,7 +6,7 @@ use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
 use crate::attention::{AttentionCache, CausalSelfAttention};
 use crate::checkpoint::{CheckpointError, Tensors};
 use crate::config::GPTConfig;
-use crate::layers::{LayerNorm, Linear, Params, gelu_backward, gelu_forward, join};
+use crate::layers::{LayerNorm, Linear, Params, Visit, gelu_backward, gelu_forward, join};
 use crate::rng::Rng;
 
 /// The MLP: C -> 4C, GELU, 4C -> C, applied to every position on its own.
@@ -58,7 +58,7 @@ impl Mlp {
 // ANCHOR_END: mlp
 
 impl Params for Mlp {
-    fn visit(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &[usize], &mut [f32], &mut [f32])) {
+    fn visit(&mut self, prefix: &str, f: &mut Visit<'_>) {
         self.c_fc.visit(&join(prefix, "c_fc"), f);
         self.c_proj.visit(&join(prefix, "c_proj"), f);
     }
@@ -217,7 +217,7 @@ impl Block {
 }
 
 impl Params for Block {
-    fn visit(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &[usize], &mut [f32], &mut [f32])) {
+    fn visit(&mut self, prefix: &str, f: &mut Visit<'_>) {
         self.ln_1.visit(&join(prefix, "ln_1"), f);
         self.attn.visit(&join(prefix, "attn"), f);
         self.ln_2.visit(&join(prefix, "ln_2"), f);

@@ -119,10 +119,7 @@ pub fn check_layer<M: Params + Clone>(
     let mut xs = x.clone();
     let shape = xs.raw_dim();
     let numeric_dx = numeric_gradient(xs.as_slice_mut().expect("contiguous"), h, |v| {
-        loss(
-            m,
-            ArrayView2::from_shape(shape.clone(), v).expect("same shape"),
-        )
+        loss(m, ArrayView2::from_shape(shape, v).expect("same shape"))
     });
     let mut checks = vec![Check {
         name: "input".to_string(),

@@ -35,10 +35,13 @@ impl<D: Dimension> Param<D> {
     }
 }
 
+/// What [`Params::visit`] calls for each parameter: `f(name, shape, value, grad)`.
+pub type Visit<'a> = dyn FnMut(&str, &[usize], &mut [f32], &mut [f32]) + 'a;
+
 /// Something with named parameters, named as in GPT-2's checkpoints (`h.0.attn.c_attn.weight`).
 pub trait Params {
     /// Calls `f(name, shape, value, grad)` for every parameter, in a fixed order.
-    fn visit(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &[usize], &mut [f32], &mut [f32]));
+    fn visit(&mut self, prefix: &str, f: &mut Visit<'_>);
 
     /// Sets every gradient to zero.
     fn zero_grad(&mut self) {
@@ -55,11 +58,7 @@ pub fn join(prefix: &str, name: &str) -> String {
     }
 }
 
-fn visit_param<D: Dimension>(
-    p: &mut Param<D>,
-    name: &str,
-    f: &mut dyn FnMut(&str, &[usize], &mut [f32], &mut [f32]),
-) {
+fn visit_param<D: Dimension>(p: &mut Param<D>, name: &str, f: &mut Visit<'_>) {
     let shape = p.value.shape().to_vec();
     let value = p.value.as_slice_mut().expect("parameters are contiguous");
     let grad = p.grad.as_slice_mut().expect("gradients are contiguous");
@@ -132,7 +131,7 @@ impl Linear {
 }
 
 impl Params for Linear {
-    fn visit(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &[usize], &mut [f32], &mut [f32])) {
+    fn visit(&mut self, prefix: &str, f: &mut Visit<'_>) {
         visit_param(&mut self.weight, &join(prefix, "weight"), f);
         visit_param(&mut self.bias, &join(prefix, "bias"), f);
     }
@@ -245,7 +244,7 @@ impl LayerNorm {
 }
 
 impl Params for LayerNorm {
-    fn visit(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &[usize], &mut [f32], &mut [f32])) {
+    fn visit(&mut self, prefix: &str, f: &mut Visit<'_>) {
         visit_param(&mut self.weight, &join(prefix, "weight"), f);
         visit_param(&mut self.bias, &join(prefix, "bias"), f);
     }

@@ -1,1 +1,48 @@
 //! Solutions to the exercises at the end of chapter 4.
+
+use gpt2::layers::{LayerNorm, Params, gelu, gelu_grad};
+use ndarray::{Array1, Array2};
+
+// ANCHOR: invariance
+/// Exercise 1: the largest change in LayerNorm's output when its input rows are multiplied by
+/// `scale` (positive) and shifted by `shift`.
+pub fn invariance_gap(ln: &LayerNorm, x: &Array2<f32>, scale: f32, shift: f32) -> f32 {
+    let norm = |x: &Array2<f32>| {
+        let mut y = Array2::zeros(x.raw_dim());
+        let (mut m, mut r) = (Array1::zeros(x.nrows()), Array1::zeros(x.nrows()));
+        ln.forward(x.view(), y.view_mut(), m.view_mut(), r.view_mut());
+        y
+    };
+    let moved = x.mapv(|v| v * scale + shift);
+    (norm(x) - norm(&moved))
+        .mapv(f32::abs)
+        .fold(0.0, |m, &v| m.max(v))
+}
+// ANCHOR_END: invariance
+
+// ANCHOR: gelu_min
+/// Exercise 2: where GELU is lowest, and its value there: the zero of its derivative on
+/// [-2, 0], found by bisection.
+pub fn gelu_minimum() -> (f32, f32) {
+    let (mut lo, mut hi) = (-2.0f32, 0.0f32); // gelu' < 0 at -2, > 0 at 0
+    for _ in 0..40 {
+        let mid = 0.5 * (lo + hi);
+        if gelu_grad(mid) < 0.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let x = 0.5 * (lo + hi);
+    (x, gelu(x))
+}
+// ANCHOR_END: gelu_min
+
+// ANCHOR: count
+/// Exercise 3: count the parameters of anything with parameters, by visiting them.
+pub fn count_params<M: Params>(m: &mut M) -> usize {
+    let mut n = 0;
+    m.visit("", &mut |_, _, value, _| n += value.len());
+    n
+}
+// ANCHOR_END: count

@@ -9,7 +9,7 @@ use gpt2::block::{Block, BlockCache, Mlp, MlpCache};
 use gpt2::checkpoint::{Tensors, read_safetensors};
 use gpt2::gradcheck::{Check, check_layer};
 use gpt2::kernels::matmul;
-use gpt2::layers::{LayerNorm, Linear, Params, gelu_backward, gelu_forward};
+use gpt2::layers::{LayerNorm, Linear, Params, Visit, gelu_backward, gelu_forward};
 use gpt2::rng::Rng;
 use ndarray::{Array1, Array2, ArrayView2, Ix3, s};
 
@@ -91,7 +91,7 @@ fn layernorm_output_is_normalised() {
 struct Gelu;
 
 impl Params for Gelu {
-    fn visit(&mut self, _: &str, _: &mut dyn FnMut(&str, &[usize], &mut [f32], &mut [f32])) {}
+    fn visit(&mut self, _: &str, _: &mut Visit<'_>) {}
 }
 
 #[test]
