@@ -6,11 +6,32 @@ use std::path::Path;
 
 use half::{bf16, f16};
 use ndarray::{Array1, Array2, ArrayD, Ix1, Ix2, IxDyn};
+use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
+
+use crate::block::Block;
+use crate::config::GPTConfig;
+use crate::layers::{LayerNorm, Param, Params};
+use crate::model::GPT;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum CheckpointError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{dir} holds no model.safetensors{hint}")]
+    NoWeights { dir: String, hint: String },
+    #[error(
+        "{path}: lm_head.weight differs from the token embedding; only GPT-2's tied LM head is supported"
+    )]
+    UntiedHead { path: String },
+    #[error("{path}: unexpected tensors {names} (is this a GPT-2 checkpoint?)")]
+    Unexpected { path: String, names: String },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot read {path}: {source}")]
     Io {
         path: String,
@@ -152,4 +173,117 @@ impl Tensors {
         let t = self.take(name, &[rows, cols])?;
         Ok(t.into_dimensionality::<Ix2>().expect("shape checked"))
     }
+}
+
+/// The file names of a checkpoint directory, as Hugging Face names them.
+pub const CONFIG_FILE: &str = "config.json";
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+
+// ANCHOR: load
+impl GPT {
+    /// Loads a checkpoint directory: `config.json` and `model.safetensors`, with tensor names
+    /// prefixed `transformer.` (as `save_pretrained` writes them) or not (as in OpenAI's GPT-2
+    /// files on the hub, which also carry `h.N.attn.bias` mask buffers, ignored here).
+    pub fn load(dir: &Path) -> Result<GPT, CheckpointError> {
+        let config = GPTConfig::load_hf(&dir.join(CONFIG_FILE))?;
+        let weights = dir.join(WEIGHTS_FILE);
+        if !weights.exists() {
+            let hint = if dir.join("pytorch_model.bin").exists() {
+                " (only pytorch_model.bin, a PyTorch pickle: save it again with safe_serialization)"
+            } else {
+                ""
+            };
+            return Err(CheckpointError::NoWeights {
+                dir: dir.display().to_string(),
+                hint: hint.to_string(),
+            });
+        }
+        let mut t = Tensors::read(&weights)?;
+        let prefix = if t.contains("transformer.wte.weight") {
+            "transformer."
+        } else {
+            ""
+        };
+        let (v, c) = (config.vocab_size, config.n_embd);
+        let wte = t.take2(&format!("{prefix}wte.weight"), v, c)?;
+        let wpe = t.take2(&format!("{prefix}wpe.weight"), config.block_size, c)?;
+        let h = (0..config.n_layer)
+            .map(|l| Block::from_tensors(&mut t, &format!("{prefix}h.{l}"), &config))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ln_f = LayerNorm::from_tensors(
+            &mut t,
+            &format!("{prefix}ln_f"),
+            c,
+            config.layer_norm_eps as f32,
+        )?;
+        if t.contains("lm_head.weight") && t.take2("lm_head.weight", v, c)? != wte {
+            return Err(CheckpointError::UntiedHead {
+                path: t.path.clone(),
+            });
+        }
+        // Buffers, not parameters: the causal mask (and its fill value in older files).
+        let unexpected: Vec<String> = t
+            .remaining()
+            .filter(|n| !n.ends_with(".attn.bias") && !n.ends_with(".attn.masked_bias"))
+            .map(|n| format!("`{n}`"))
+            .collect();
+        if !unexpected.is_empty() {
+            return Err(CheckpointError::Unexpected {
+                path: t.path.clone(),
+                names: unexpected.join(", "),
+            });
+        }
+        Ok(GPT::from_parts(
+            config,
+            Param::new(wte),
+            Param::new(wpe),
+            h,
+            ln_f,
+        ))
+    }
+    // ANCHOR_END: load
+
+    // ANCHOR: save
+    /// Saves the model as `save_pretrained` would: `config.json`, and `model.safetensors` in f32
+    /// with names prefixed `transformer.` and the tied LM head left out. Each file is written to
+    /// a temporary file first and renamed, so an interrupted save never leaves a broken one.
+    pub fn save(&mut self, dir: &Path) -> Result<(), CheckpointError> {
+        let fail = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| CheckpointError::Write { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(fail(dir))?;
+        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        self.visit("transformer", &mut |name, shape, value, _| {
+            let bytes = value.iter().flat_map(|v| v.to_le_bytes()).collect();
+            tensors.push((name.to_string(), shape.to_vec(), bytes));
+        });
+        let views = tensors
+            .iter()
+            .map(|(name, shape, bytes)| {
+                TensorView::new(Dtype::F32, shape.clone(), bytes).map(|v| (name.clone(), v))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CheckpointError::Format {
+                path: dir.display().to_string(),
+                message: e.to_string(),
+            })?;
+        // transformers expects to find the framework in the file's metadata.
+        let metadata = Some(std::collections::HashMap::from([(
+            "format".to_string(),
+            "pt".to_string(),
+        )]));
+        let bytes =
+            safetensors::serialize(views, metadata).map_err(|e| CheckpointError::Format {
+                path: dir.display().to_string(),
+                message: e.to_string(),
+            })?;
+        let weights = dir.join(WEIGHTS_FILE);
+        crate::fsutil::write_atomic(&weights, &bytes).map_err(fail(&weights))?;
+        let config = dir.join(CONFIG_FILE);
+        crate::fsutil::write_atomic(&config, self.config.to_hf_json().as_bytes())
+            .map_err(fail(&config))?;
+        Ok(())
+    }
+    // ANCHOR_END: save
 }

@@ -16,9 +16,11 @@ pub mod gradcheck;
 pub mod hash;
 pub mod kernels;
 pub mod layers;
+pub mod model;
 pub mod numfmt;
 pub mod rng;
 pub mod tokenizer;
 
 pub use config::{ConfigError, GPTConfig, PRESETS};
+pub use model::GPT;
 pub use tokenizer::Tokenizer;

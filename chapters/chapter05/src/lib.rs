@@ -1,0 +1,10 @@
+//! Chapter 5: the whole GPT-2. The fixtures of the reference model, the next-token
+//! predictions the chapter prints, and the chapter's exercises.
+
+pub mod exercises;
+pub mod reference;
+
+// The chapter's markdown: its self-contained Rust blocks run as doctests of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../../book/ch05-model.md")]
+mod chapter_text {}

@@ -1,0 +1,324 @@
+//! The whole GPT-2: embeddings, a stack of blocks, a final LayerNorm, and the LM head tied to
+//! the token embedding, with the cross-entropy loss and the backward pass of all of it.
+
+use ndarray::{Array1, Array2, ArrayView2, ArrayView3, ArrayViewMut1, Axis, Ix2, Zip};
+use rayon::prelude::*;
+use thiserror::Error;
+
+use crate::block::{Block, BlockCache};
+use crate::config::GPTConfig;
+use crate::kernels::matmul;
+use crate::layers::{LayerNorm, Param, Params, Visit, join};
+use crate::rng::Rng;
+
+#[derive(Debug, Error)]
+pub enum ModelError {
+    #[error("a sequence of {t} tokens is longer than the model's context of {block_size}")]
+    TooLong { t: usize, block_size: usize },
+    #[error("token id {id} is outside the model's vocabulary of {vocab} ids")]
+    BadToken { id: u32, vocab: usize },
+    #[error("the targets are {found:?} but the inputs are {expected:?}")]
+    TargetShape {
+        expected: (usize, usize),
+        found: (usize, usize),
+    },
+    #[error("an empty batch: {b} sequences of {t} tokens")]
+    Empty { b: usize, t: usize },
+    #[error("backward() needs a forward pass with targets first")]
+    NoLoss,
+}
+
+/// What the forward pass keeps for the backward pass. Reused from step to step.
+#[derive(Debug, Default)]
+struct Activations {
+    b: usize,
+    t: usize,
+    ids: Vec<u32>,
+    targets: Option<Vec<u32>>,
+    /// residual[l]: [N, C], the input of block l; residual[n_layer] is the last block's output
+    residual: Vec<Array2<f32>>,
+    caches: Vec<BlockCache>,
+    /// ln_f's output [N, C], and its rows' statistics
+    lnf: Array2<f32>,
+    lnf_mean: Array1<f32>,
+    lnf_rstd: Array1<f32>,
+    /// logits: [N, V]
+    logits: Array2<f32>,
+    /// Each row's log-sum-exp of the logits, for the loss and its gradient: [N]
+    lse: Array1<f32>,
+}
+
+// ANCHOR: gpt
+/// GPT-2: token and position embeddings, `n_layer` blocks, a final LayerNorm, and an LM head
+/// that reuses the token embedding.
+#[derive(Debug)]
+pub struct GPT {
+    pub config: GPTConfig,
+    /// wte: [vocab_size, C], token embeddings and LM head
+    pub wte: Param<Ix2>,
+    /// wpe: [block_size, C], position embeddings
+    pub wpe: Param<Ix2>,
+    /// h: the blocks
+    pub h: Vec<Block>,
+    pub ln_f: LayerNorm,
+    acts: Activations,
+}
+// ANCHOR_END: gpt
+
+impl GPT {
+    // ANCHOR: init
+    /// A randomly initialised model, GPT-2's way: every weight from N(0, 0.02²) except the two
+    /// residual projections of each block, N(0, (0.02/√(2·n_layer))²); biases 0; LayerNorms 1, 0.
+    pub fn new(config: GPTConfig, seed: u64) -> GPT {
+        let mut rng = Rng::new(seed);
+        let (c, eps) = (config.n_embd, config.layer_norm_eps as f32);
+        GPT {
+            wte: Param::normal(Ix2(config.vocab_size, c), 0.02, &mut rng),
+            wpe: Param::normal(Ix2(config.block_size, c), 0.02, &mut rng),
+            h: (0..config.n_layer)
+                .map(|_| Block::init(c, config.n_head, config.n_layer, eps, &mut rng))
+                .collect(),
+            ln_f: LayerNorm::new(c, eps),
+            config,
+            acts: Activations::default(),
+        }
+    }
+    // ANCHOR_END: init
+
+    /// Builds a model from parts (as a checkpoint loader does).
+    pub fn from_parts(
+        config: GPTConfig,
+        wte: Param<Ix2>,
+        wpe: Param<Ix2>,
+        h: Vec<Block>,
+        ln_f: LayerNorm,
+    ) -> GPT {
+        GPT {
+            config,
+            wte,
+            wpe,
+            h,
+            ln_f,
+            acts: Activations::default(),
+        }
+    }
+
+    /// Checks a batch: T within the context, ids within the vocabulary, targets of the same shape.
+    fn check(
+        &self,
+        ids: ArrayView2<u32>,
+        targets: Option<ArrayView2<u32>>,
+    ) -> Result<(), ModelError> {
+        let (b, t) = ids.dim();
+        if b == 0 || t == 0 {
+            return Err(ModelError::Empty { b, t });
+        }
+        if t > self.config.block_size {
+            return Err(ModelError::TooLong {
+                t,
+                block_size: self.config.block_size,
+            });
+        }
+        let vocab = self.config.vocab_size;
+        let all = ids.iter().chain(targets.iter().flat_map(|y| y.iter()));
+        if let Some(&id) = all.into_iter().find(|&&id| id as usize >= vocab) {
+            return Err(ModelError::BadToken { id, vocab });
+        }
+        match targets {
+            Some(y) if y.dim() != (b, t) => Err(ModelError::TargetShape {
+                expected: (b, t),
+                found: y.dim(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    // ANCHOR: forward
+    /// ids: [B, T] -> logits: [B, T, vocab_size], and with targets [B, T] the mean cross-entropy.
+    pub fn forward(
+        &mut self,
+        ids: ArrayView2<u32>,
+        targets: Option<ArrayView2<u32>>,
+    ) -> Result<(ArrayView3<'_, f32>, Option<f32>), ModelError> {
+        self.check(ids, targets)?;
+        let (b, t) = ids.dim();
+        let (n, c, v) = (b * t, self.config.n_embd, self.config.vocab_size);
+        let a = &mut self.acts;
+        a.ensure(b, t, c, v, self.h.len());
+        a.ids = ids.iter().copied().collect();
+        a.targets = targets.map(|y| y.iter().copied().collect());
+
+        // x = wte[token] + wpe[position]
+        let (wte, wpe) = (&self.wte.value, &self.wpe.value);
+        Zip::indexed(a.residual[0].rows_mut()).par_for_each(|row, mut x| {
+            x.assign(&wte.row(a.ids[row] as usize));
+            x += &wpe.row(row % t);
+        });
+        for (l, block) in self.h.iter().enumerate() {
+            let (done, rest) = a.residual.split_at_mut(l + 1);
+            block.forward(done[l].view(), b, t, &mut a.caches[l], rest[0].view_mut());
+        }
+        let last = a.residual[self.h.len()].view();
+        self.ln_f.forward(
+            last,
+            a.lnf.view_mut(),
+            a.lnf_mean.view_mut(),
+            a.lnf_rstd.view_mut(),
+        );
+        // The LM head: scores against every token embedding, logits = lnf · wteᵀ.
+        matmul(a.lnf.view(), wte.t(), a.logits.view_mut(), false);
+
+        let loss = a
+            .targets
+            .as_ref()
+            .map(|y| cross_entropy(a.logits.view(), y, a.lse.view_mut()) / n as f32);
+        let logits = a
+            .logits
+            .view()
+            .into_shape_with_order((b, t, v))
+            .expect("[N, V] is [B, T, V]");
+        Ok((logits, loss))
+    }
+    // ANCHOR_END: forward
+
+    // ANCHOR: backward
+    /// Adds the gradient of the last forward pass's loss to every parameter's `grad`.
+    pub fn backward(&mut self) -> Result<(), ModelError> {
+        let a = &self.acts;
+        let targets = a.targets.as_ref().ok_or(ModelError::NoLoss)?;
+        let (b, t) = (a.b, a.t);
+        let n = b * t;
+        // Softmax and cross-entropy together: dlogits = (softmax(logits) - onehot(target)) / N.
+        let mut dlogits = Array2::zeros(a.logits.dim());
+        Zip::from(dlogits.rows_mut())
+            .and(a.logits.rows())
+            .and(&a.lse)
+            .and(&Array1::from_iter(targets.iter().copied()))
+            .par_for_each(|mut d, l, &lse, &y| {
+                Zip::from(&mut d)
+                    .and(l)
+                    .for_each(|d, &l| *d = (l - lse).exp() / n as f32);
+                d[y as usize] -= 1.0 / n as f32;
+            });
+        // logits = lnf · wteᵀ: dlnf = dlogits · wte, dwte += dlogitsᵀ · lnf (the LM head's share)
+        let mut dlnf = Array2::zeros(a.lnf.dim());
+        matmul(
+            dlogits.view(),
+            self.wte.value.view(),
+            dlnf.view_mut(),
+            false,
+        );
+        matmul(dlogits.t(), a.lnf.view(), self.wte.grad.view_mut(), true);
+
+        let mut dx = Array2::zeros(a.lnf.dim());
+        let last = a.residual[self.h.len()].view();
+        self.ln_f.backward(
+            last,
+            a.lnf_mean.view(),
+            a.lnf_rstd.view(),
+            dlnf.view(),
+            dx.view_mut(),
+        );
+        for (l, block) in self.h.iter_mut().enumerate().rev() {
+            let mut dinput = Array2::zeros(dx.dim());
+            block.backward(
+                a.residual[l].view(),
+                b,
+                t,
+                &a.caches[l],
+                dx.view(),
+                dinput.view_mut(),
+            );
+            dx = dinput;
+        }
+        // x = wte[token] + wpe[position]: each row's gradient goes back to the rows it came from.
+        for (row, d) in dx.rows().into_iter().enumerate() {
+            let mut token = self.wte.grad.row_mut(a.ids[row] as usize);
+            token += &d;
+            let mut position = self.wpe.grad.row_mut(row % t);
+            position += &d;
+        }
+        Ok(())
+    }
+    // ANCHOR_END: backward
+
+    /// The logits of the last forward pass: [B, T, vocab_size].
+    pub fn logits(&self) -> ArrayView3<'_, f32> {
+        let (b, t, v) = (self.acts.b, self.acts.t, self.config.vocab_size);
+        self.acts
+            .logits
+            .view()
+            .into_shape_with_order((b, t, v))
+            .expect("[N, V] is [B, T, V]")
+    }
+}
+
+// ANCHOR: cross_entropy
+/// Sum over rows of -ln softmax(logits)[target], computed stably as log-sum-exp minus the
+/// target's logit. Writes each row's log-sum-exp into `lse` for the backward pass.
+fn cross_entropy(logits: ArrayView2<f32>, targets: &[u32], mut lse: ArrayViewMut1<f32>) -> f32 {
+    lse.as_slice_mut()
+        .expect("contiguous")
+        .par_iter_mut()
+        .zip(logits.axis_iter(Axis(0)).into_par_iter())
+        .zip(targets.par_iter())
+        .map(|((lse, row), &y)| {
+            let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let sum: f64 = row.iter().map(|&v| ((v - max) as f64).exp()).sum();
+            *lse = max + sum.ln() as f32;
+            (*lse - row[y as usize]) as f64
+        })
+        .sum::<f64>() as f32
+}
+// ANCHOR_END: cross_entropy
+
+impl Activations {
+    fn ensure(&mut self, b: usize, t: usize, c: usize, v: usize, n_layer: usize) {
+        let n = b * t;
+        (self.b, self.t) = (b, t);
+        if self.residual.len() != n_layer + 1 || self.residual[0].dim() != (n, c) {
+            self.residual = (0..=n_layer).map(|_| Array2::zeros((n, c))).collect();
+            self.lnf = Array2::zeros((n, c));
+            self.lnf_mean = Array1::zeros(n);
+            self.lnf_rstd = Array1::zeros(n);
+        }
+        self.caches.resize_with(n_layer, BlockCache::default);
+        if self.logits.dim() != (n, v) {
+            self.logits = Array2::zeros((n, v));
+            self.lse = Array1::zeros(n);
+        }
+    }
+}
+
+impl Params for GPT {
+    fn visit(&mut self, prefix: &str, f: &mut Visit<'_>) {
+        for (name, p) in [("wte.weight", &mut self.wte), ("wpe.weight", &mut self.wpe)] {
+            let shape = p.value.shape().to_vec();
+            let (v, g) = (&mut p.value, &mut p.grad);
+            f(
+                &join(prefix, name),
+                &shape,
+                v.as_slice_mut().expect("contiguous"),
+                g.as_slice_mut().expect("contiguous"),
+            );
+        }
+        for (l, block) in self.h.iter_mut().enumerate() {
+            block.visit(&join(prefix, &format!("h.{l}")), f);
+        }
+        self.ln_f.visit(&join(prefix, "ln_f"), f);
+    }
+}
+
+impl Clone for GPT {
+    /// The parameters (and gradients); the activations of the last pass are not copied.
+    fn clone(&self) -> GPT {
+        GPT {
+            config: self.config,
+            wte: self.wte.clone(),
+            wpe: self.wpe.clone(),
+            h: self.h.clone(),
+            ln_f: self.ln_f.clone(),
+            acts: Activations::default(),
+        }
+    }
+}
