@@ -11,6 +11,7 @@ pub mod block;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod eval;
 pub mod fsutil;
 pub mod gradcheck;
 pub mod hash;

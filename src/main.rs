@@ -23,6 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Info(cli::info::InfoArgs),
+    Eval(cli::eval::EvalArgs),
     Tokenize(cli::tokenize::TokenizeArgs),
     TrainTokenizer(cli::train_tokenizer::TrainTokenizerArgs),
 }
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info(args) => cli::info::run(args),
+        Command::Eval(args) => cli::eval::run(args),
         Command::Tokenize(args) => cli::tokenize::run(args),
         Command::TrainTokenizer(args) => cli::train_tokenizer::run(args),
     };

@@ -198,3 +198,86 @@ fn a_trained_tokenizer_from_the_command_line() {
         "at least 257",
     );
 }
+
+const TINY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny");
+
+#[test]
+fn info_on_a_checkpoint() {
+    let o = gpt2(&["info", "--model", TINY]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("vocab_size 512"));
+    assert_clean_error(
+        &gpt2(&["info", "--model", "no/such/dir"]),
+        "no/such/dir/config.json",
+    );
+}
+
+#[test]
+fn eval_scores_a_text() {
+    let dir = tempfile::tempdir().unwrap();
+    // GPT-2 encodes these words to ids below 512, the reference model's vocabulary.
+    let text = dir.path().join("small.txt");
+    std::fs::write(
+        &text,
+        "in the the in on at is in the on is at the in ".repeat(40),
+    )
+    .unwrap();
+    let o = gpt2(&[
+        "eval",
+        "--model",
+        TINY,
+        "--data",
+        text.to_str().unwrap(),
+        "--json",
+        "--seq",
+        "16",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let (loss, ppl) = (
+        v["loss"].as_f64().unwrap(),
+        v["perplexity"].as_f64().unwrap(),
+    );
+    assert!(loss > 0.0 && (ppl - loss.exp()).abs() < 1e-6 * ppl, "{v}");
+    // 561 ids (14 words 40 times, and the last space) make 35 whole windows of 16 inputs.
+    assert_eq!(v["tokens"], 35 * 16);
+
+    // With a tokenizer the size of the model's vocabulary, any text can be scored.
+    let bpe = dir.path().join("t.bpe");
+    assert!(
+        gpt2(&[
+            "train-tokenizer",
+            "--vocab-size",
+            "512",
+            "--out",
+            bpe.to_str().unwrap()
+        ])
+        .status
+        .success()
+    );
+    let o = gpt2(&[
+        "eval",
+        "--model",
+        TINY,
+        "--tokenizer",
+        bpe.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn eval_errors() {
+    assert_clean_error(
+        &gpt2(&["eval", "--model", TINY]),
+        "outside the model's vocabulary of 512",
+    );
+    assert_clean_error(&gpt2(&["eval", "--model", TINY, "--seq", "33"]), "--seq 33");
+    let dir = tempfile::tempdir().unwrap();
+    let short = dir.path().join("short.txt");
+    std::fs::write(&short, "in the").unwrap();
+    assert_clean_error(
+        &gpt2(&["eval", "--model", TINY, "--data", short.to_str().unwrap()]),
+        "fewer than one window",
+    );
+}

@@ -11,7 +11,7 @@ use serde_json::json;
 
 /// Show a model configuration: its shape, parameters by tensor, and training FLOPs
 ///
-/// Without --preset or --config, lists every preset with its parameter count.
+/// Without --preset, --config or --model, lists every preset with its parameter count.
 #[derive(Args)]
 pub struct InfoArgs {
     /// A named configuration: gpt2, gpt2-medium, gpt2-large, gpt2-xl, shakespeare, nano
@@ -19,8 +19,12 @@ pub struct InfoArgs {
     preset: Option<String>,
 
     /// A Hugging Face config.json (as written by `save_pretrained`)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "model")]
     config: Option<PathBuf>,
+
+    /// A checkpoint directory: its config, and a check that its weights load
+    #[arg(long, value_name = "DIR", conflicts_with = "preset")]
+    model: Option<PathBuf>,
 
     /// Context length for the FLOPs estimate [default: the block size]
     #[arg(long, value_name = "T")]
@@ -32,10 +36,11 @@ pub struct InfoArgs {
 }
 
 pub fn run(args: InfoArgs) -> Result<()> {
-    let config = match (&args.preset, &args.config) {
-        (Some(name), _) => GPTConfig::preset(name)?,
-        (None, Some(path)) => GPTConfig::load_hf(path)?,
-        (None, None) => return list_presets(args.json),
+    let config = match (&args.preset, &args.config, &args.model) {
+        (Some(name), _, _) => GPTConfig::preset(name)?,
+        (None, Some(path), _) => GPTConfig::load_hf(path)?,
+        (None, None, Some(dir)) => gpt2::GPT::load(dir)?.config,
+        (None, None, None) => return list_presets(args.json),
     };
     let t = args.seq.unwrap_or(config.block_size);
     if t == 0 || t > config.block_size {

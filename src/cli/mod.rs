@@ -1,5 +1,6 @@
 //! One module per subcommand; each has an `Args` struct (its flags and help) and `run`.
 
+pub mod eval;
 pub mod info;
 pub mod tokenize;
 pub mod train_tokenizer;
@@ -18,4 +19,15 @@ pub fn load_tokenizer(spec: &str) -> anyhow::Result<gpt2::Tokenizer> {
         "gpt2" => gpt2::Tokenizer::gpt2()?,
         path => gpt2::Tokenizer::load(std::path::Path::new(path))?,
     })
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+pub fn progress_bar(what: &str, total: u64, unit: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    let template =
+        format!("{what} {{bar:40}} {{pos}}/{{len}} {unit} [{{elapsed_precise}} < {{eta_precise}}]");
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
 }

@@ -1,0 +1,93 @@
+//! `gpt2 eval`: how well a model predicts a text.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use gpt2::GPT;
+use gpt2::eval::evaluate;
+use serde_json::json;
+
+/// Score a text file: mean cross-entropy per token and perplexity
+///
+/// Encodes the file, cuts the ids into consecutive, non-overlapping windows of T inputs, each
+/// with its T next-token targets, and averages the model's cross-entropy over every target.
+/// Only whole windows are scored.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A checkpoint directory (config.json and model.safetensors)
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+
+    /// The text to score [default: the bundled tiny Shakespeare]
+    #[arg(long, value_name = "FILE")]
+    data: Option<PathBuf>,
+
+    /// Window length T [default: the model's block size]
+    #[arg(long, value_name = "T")]
+    seq: Option<usize>,
+
+    /// Windows per forward pass
+    #[arg(long, value_name = "B", default_value_t = 8)]
+    batch: usize,
+
+    /// `gpt2`, or the tokenizer file the model was trained with
+    #[arg(long, value_name = "gpt2|FILE", default_value = "gpt2")]
+    tokenizer: String,
+
+    /// Print {"loss": .., "perplexity": .., "tokens": ..} on stdout
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: EvalArgs) -> Result<()> {
+    let mut model = GPT::load(&args.model)?;
+    let block = model.config.block_size;
+    let t = args.seq.unwrap_or(block);
+    if t == 0 || t > block {
+        bail!("--seq {t} is outside the model's context (1..={block})");
+    }
+    if args.batch == 0 {
+        bail!("--batch must be at least 1");
+    }
+    let data = args.data.unwrap_or_else(gpt2::data::default_text_path);
+    let tok = super::load_tokenizer(&args.tokenizer)?;
+    let ids = gpt2::data::load_tokens(&data, &tok)?;
+    let vocab = model.config.vocab_size;
+    if let Some(id) = ids.iter().find(|&&id| id as usize >= vocab) {
+        bail!(
+            "{} encodes to token id {id}, outside the model's vocabulary of {vocab}: \
+             give the tokenizer the model was trained with (--tokenizer FILE)",
+            data.display()
+        );
+    }
+    if ids.len() < t + 1 {
+        bail!(
+            "{} has {} tokens, fewer than one window of {t} inputs and its targets",
+            data.display(),
+            ids.len()
+        );
+    }
+    let bar = super::progress_bar("scoring", ((ids.len() - 1) / t) as u64, "windows");
+    let score = evaluate(&mut model, &ids, t, args.batch, |done, _| {
+        bar.set_position(done as u64)
+    })?;
+    bar.finish_and_clear();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let value =
+            json!({"loss": score.loss, "perplexity": score.perplexity, "tokens": score.tokens});
+        writeln!(out, "{value}")?;
+    } else {
+        writeln!(
+            out,
+            "loss {:.4} nats per token, perplexity {:.2}, over {} tokens ({} windows of {t})",
+            score.loss,
+            score.perplexity,
+            score.tokens,
+            score.tokens / t
+        )?;
+    }
+    Ok(())
+}
