@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     Info(cli::info::InfoArgs),
     Eval(cli::eval::EvalArgs),
+    #[cfg(feature = "hub")]
+    Download(cli::download::DownloadArgs),
     Tokenize(cli::tokenize::TokenizeArgs),
     TrainTokenizer(cli::train_tokenizer::TrainTokenizerArgs),
 }
@@ -33,6 +35,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info(args) => cli::info::run(args),
         Command::Eval(args) => cli::eval::run(args),
+        #[cfg(feature = "hub")]
+        Command::Download(args) => cli::download::run(args),
         Command::Tokenize(args) => cli::tokenize::run(args),
         Command::TrainTokenizer(args) => cli::train_tokenizer::run(args),
     };

@@ -1,5 +1,7 @@
 //! One module per subcommand; each has an `Args` struct (its flags and help) and `run`.
 
+#[cfg(feature = "hub")]
+pub mod download;
 pub mod eval;
 pub mod info;
 pub mod tokenize;
