@@ -1,0 +1,97 @@
+//! `cargo run --release -p chapter05 -- [--model DIR] [--prompt TEXT]`: a GPT-2 (a checkpoint,
+//! or a random `shakespeare`-sized one), its parameters tensor by tensor, and its five most
+//! likely next tokens after a prompt.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Parser;
+use gpt2::layers::Params;
+use gpt2::numfmt::group_digits;
+use gpt2::{GPT, GPTConfig, Tokenizer};
+use ndarray::Array2;
+
+#[derive(Parser)]
+#[command(about = "Chapter 5: a whole GPT-2 and its next-token predictions")]
+struct Args {
+    /// A checkpoint directory [default: a randomly initialised `shakespeare` model]
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+
+    /// The text whose next token is predicted
+    #[arg(
+        long,
+        default_value = "ROMEO:\nI dreamt a dream to-night.\n\nMERCUTIO:\nAnd so did"
+    )]
+    prompt: String,
+
+    /// `gpt2`, or the tokenizer file the model was trained with
+    #[arg(long, value_name = "gpt2|FILE", default_value = "gpt2")]
+    tokenizer: String,
+}
+
+fn main() {
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let mut model = match &args.model {
+        Some(dir) => GPT::load(dir)?,
+        None => GPT::new(GPTConfig::preset("shakespeare")?, 1337),
+    };
+    let what = match &args.model {
+        Some(dir) => format!("the checkpoint {}", dir.display()),
+        None => "a randomly initialised `shakespeare` model (seed 1337)".to_string(),
+    };
+    println!("== {what} ==\n");
+    print!("{}", model.config.param_count().table());
+    let mut visited = 0;
+    model.visit("", &mut |_, _, value, _| visited += value.len());
+    println!(
+        "\nCounted by visiting every tensor: {}.",
+        group_digits(visited as u64)
+    );
+
+    let tok = match args.tokenizer.as_str() {
+        "gpt2" => Tokenizer::gpt2()?,
+        path => Tokenizer::load(path.as_ref())?,
+    };
+    let mut ids = tok.encode(&args.prompt);
+    if ids.is_empty() {
+        bail!("the prompt is empty");
+    }
+    let block = model.config.block_size;
+    if ids.len() > block {
+        ids.drain(..ids.len() - block); // keep the last block_size tokens
+    }
+    let x = Array2::from_shape_vec((1, ids.len()), ids.clone())?;
+    let (logits, _) = model.forward(x.view(), None)?;
+    let last = logits.slice(ndarray::s![0, ids.len() - 1, ..]);
+    let max = last.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let exps: Vec<f64> = last.iter().map(|&l| ((l - max) as f64).exp()).collect();
+    let sum: f64 = exps.iter().sum();
+    let mut order: Vec<usize> = (0..exps.len()).collect();
+    order.sort_by(|&a, &b| exps[b].total_cmp(&exps[a]).then(a.cmp(&b)));
+
+    println!("\n== The next token after {:?} ==\n", args.prompt);
+    println!("{:>4} {:>8} {:>12}  token", "rank", "id", "probability");
+    for (rank, &id) in order.iter().take(5).enumerate() {
+        let text = String::from_utf8_lossy(tok.token_bytes(id as u32)?).into_owned();
+        println!(
+            "{:>4} {:>8} {:>12.6}  {:?}",
+            rank + 1,
+            id,
+            exps[id] / sum,
+            text
+        );
+    }
+    println!(
+        "\nA uniform guess would give each of the {} tokens {:.6}.",
+        group_digits(model.config.vocab_size as u64),
+        1.0 / model.config.vocab_size as f64
+    );
+    Ok(())
+}
