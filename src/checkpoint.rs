@@ -179,6 +179,39 @@ impl Tensors {
 pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 
+/// Writes f32 tensors (name, shape, values) to a safetensors file, atomically.
+pub fn write_safetensors(
+    path: &Path,
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+) -> Result<(), CheckpointError> {
+    let format_error = |e: safetensors::SafeTensorError| CheckpointError::Format {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, values)| values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((name, shape, _), data)| {
+            TensorView::new(Dtype::F32, shape.clone(), data).map(|v| (name.clone(), v))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(format_error)?;
+    // transformers expects to find the framework in the file's metadata.
+    let metadata = Some(std::collections::HashMap::from([(
+        "format".to_string(),
+        "pt".to_string(),
+    )]));
+    let file = safetensors::serialize(views, metadata).map_err(format_error)?;
+    crate::fsutil::write_atomic(path, &file).map_err(|source| CheckpointError::Write {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
 // ANCHOR: load
 impl GPT {
     /// Loads a checkpoint directory: `config.json` and `model.safetensors`, with tensor names
@@ -253,33 +286,11 @@ impl GPT {
             move |source| CheckpointError::Write { path, source }
         };
         std::fs::create_dir_all(dir).map_err(fail(dir))?;
-        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        let mut tensors = Vec::new();
         self.visit("transformer", &mut |name, shape, value, _| {
-            let bytes = value.iter().flat_map(|v| v.to_le_bytes()).collect();
-            tensors.push((name.to_string(), shape.to_vec(), bytes));
+            tensors.push((name.to_string(), shape.to_vec(), value.to_vec()));
         });
-        let views = tensors
-            .iter()
-            .map(|(name, shape, bytes)| {
-                TensorView::new(Dtype::F32, shape.clone(), bytes).map(|v| (name.clone(), v))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| CheckpointError::Format {
-                path: dir.display().to_string(),
-                message: e.to_string(),
-            })?;
-        // transformers expects to find the framework in the file's metadata.
-        let metadata = Some(std::collections::HashMap::from([(
-            "format".to_string(),
-            "pt".to_string(),
-        )]));
-        let bytes =
-            safetensors::serialize(views, metadata).map_err(|e| CheckpointError::Format {
-                path: dir.display().to_string(),
-                message: e.to_string(),
-            })?;
-        let weights = dir.join(WEIGHTS_FILE);
-        crate::fsutil::write_atomic(&weights, &bytes).map_err(fail(&weights))?;
+        write_safetensors(&dir.join(WEIGHTS_FILE), &tensors)?;
         let config = dir.join(CONFIG_FILE);
         crate::fsutil::write_atomic(&config, self.config.to_hf_json().as_bytes())
             .map_err(fail(&config))?;

@@ -179,7 +179,8 @@ pub enum LoaderMode {
 }
 
 /// Where a loader is, so that a resumed run continues with the same batches.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LoaderState {
     Sequential { pos: usize },
     Random { rng: [u64; 4] },

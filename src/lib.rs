@@ -13,14 +13,17 @@ pub mod config;
 pub mod data;
 pub mod eval;
 pub mod fsutil;
+pub mod generate;
 pub mod gradcheck;
 pub mod hash;
 pub mod kernels;
 pub mod layers;
 pub mod model;
 pub mod numfmt;
+pub mod optim;
 pub mod rng;
 pub mod tokenizer;
+pub mod train;
 
 pub use config::{ConfigError, GPTConfig, PRESETS};
 pub use model::GPT;

@@ -1,8 +1,7 @@
 //! The whole GPT-2: embeddings, a stack of blocks, a final LayerNorm, and the LM head tied to
 //! the token embedding, with the cross-entropy loss and the backward pass of all of it.
 
-use ndarray::{Array1, Array2, ArrayView2, ArrayView3, ArrayViewMut1, Axis, Ix2, Zip};
-use rayon::prelude::*;
+use ndarray::{Array1, Array2, ArrayView2, ArrayView3, ArrayViewMut1, Ix2, Zip};
 use thiserror::Error;
 
 use crate::block::{Block, BlockCache};
@@ -257,18 +256,19 @@ impl GPT {
 /// Sum over rows of -ln softmax(logits)[target], computed stably as log-sum-exp minus the
 /// target's logit. Writes each row's log-sum-exp into `lse` for the backward pass.
 fn cross_entropy(logits: ArrayView2<f32>, targets: &[u32], mut lse: ArrayViewMut1<f32>) -> f32 {
-    lse.as_slice_mut()
-        .expect("contiguous")
-        .par_iter_mut()
-        .zip(logits.axis_iter(Axis(0)).into_par_iter())
-        .zip(targets.par_iter())
-        .map(|((lse, row), &y)| {
+    let mut losses = vec![0.0f64; targets.len()];
+    Zip::from(&mut losses)
+        .and(&mut lse)
+        .and(logits.rows())
+        .and(targets)
+        .par_for_each(|loss, lse, row, &y| {
             let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
             let sum: f64 = row.iter().map(|&v| ((v - max) as f64).exp()).sum();
             *lse = max + sum.ln() as f32;
-            (*lse - row[y as usize]) as f64
-        })
-        .sum::<f64>() as f32
+            *loss = (*lse - row[y as usize]) as f64;
+        });
+    // Summed in order, so that the same batch always gives the same loss, to the last bit.
+    losses.iter().sum::<f64>() as f32
 }
 // ANCHOR_END: cross_entropy
 

@@ -1,0 +1,87 @@
+//! Text generation: the model predicts a distribution over the next token, we draw one, append
+//! it, and repeat.
+
+use ndarray::Array2;
+
+use crate::model::{GPT, ModelError};
+use crate::rng::Rng;
+
+/// How the next token is drawn from the model's distribution.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// Divides the logits: below 1 sharpens the distribution, above 1 flattens it; 0 is greedy.
+    pub temperature: f32,
+    /// Keep only the k most likely tokens (0 = all).
+    pub top_k: usize,
+    /// Keep the smallest set of most likely tokens whose probabilities sum to at least p (1 = all).
+    pub top_p: f32,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+        }
+    }
+}
+
+// ANCHOR: pick
+/// Draws a token id from `logits` (one position's, [vocab]) under `s`.
+pub fn pick(logits: &[f32], s: &Sampling, rng: &mut Rng) -> u32 {
+    let argmax =
+        || (0..logits.len()).max_by(|&a, &b| logits[a].total_cmp(&logits[b]).then(b.cmp(&a)));
+    if s.temperature <= 0.0 || s.top_k == 1 {
+        return argmax().unwrap_or(0) as u32;
+    }
+    // Candidates from most to least likely (ties: lower id first).
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_unstable_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+    if s.top_k > 0 {
+        order.truncate(s.top_k);
+    }
+    let max = logits[order[0]];
+    let mut probs: Vec<f64> = order
+        .iter()
+        .map(|&i| (((logits[i] - max) / s.temperature) as f64).exp())
+        .collect();
+    let total: f64 = probs.iter().sum();
+    probs.iter_mut().for_each(|p| *p /= total);
+    if s.top_p < 1.0 {
+        // The nucleus: the shortest prefix whose probability reaches top_p.
+        let mut mass = 0.0;
+        let keep = probs
+            .iter()
+            .position(|&p| {
+                mass += p;
+                mass >= s.top_p as f64
+            })
+            .map_or(probs.len(), |i| i + 1);
+        probs.truncate(keep);
+    }
+    order[rng.weighted(&probs)] as u32
+}
+// ANCHOR_END: pick
+
+/// Continues `prompt` by `max_new` tokens, recomputing the whole context at each step (the
+/// simplest way; chapter 7 adds a cache). The context keeps its last block_size tokens.
+pub fn generate_uncached(
+    model: &mut GPT,
+    prompt: &[u32],
+    max_new: usize,
+    s: &Sampling,
+    rng: &mut Rng,
+) -> Result<Vec<u32>, ModelError> {
+    let block = model.config.block_size;
+    let mut ids = prompt.to_vec();
+    for _ in 0..max_new {
+        let context = &ids[ids.len().saturating_sub(block)..];
+        let x = Array2::from_shape_vec((1, context.len()), context.to_vec()).expect("[1, T]");
+        let (logits, _) = model.forward(x.view(), None)?;
+        let last = logits.slice(ndarray::s![0, context.len() - 1, ..]);
+        let next = pick(last.as_slice().expect("contiguous"), s, rng);
+        ids.push(next);
+    }
+    Ok(ids[prompt.len()..].to_vec())
+}

@@ -1,0 +1,184 @@
+//! How the parameters learn: AdamW, global-norm gradient clipping, and learning-rate schedules.
+
+use crate::layers::Params;
+
+/// AdamW's settings; the defaults are GPT-2's (and nanoGPT's).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamWConfig {
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    /// Decoupled weight decay, applied only to parameters with two or more dimensions.
+    pub weight_decay: f32,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        AdamWConfig {
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            weight_decay: 0.1,
+        }
+    }
+}
+
+/// AdamW's running averages of each parameter's gradient (m) and squared gradient (v).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdamW {
+    pub config: AdamWConfig,
+    /// Updates made so far: the t of the bias corrections.
+    pub t: u64,
+    /// (name, m, v) for each parameter, in visiting order.
+    pub moments: Vec<(String, Vec<f32>, Vec<f32>)>,
+}
+
+impl AdamW {
+    /// Zero moments for every parameter of `model`.
+    pub fn new<M: Params>(model: &mut M, config: AdamWConfig) -> AdamW {
+        let mut moments = Vec::new();
+        model.visit("", &mut |name, _, value, _| {
+            moments.push((
+                name.to_string(),
+                vec![0.0; value.len()],
+                vec![0.0; value.len()],
+            ));
+        });
+        AdamW {
+            config,
+            t: 0,
+            moments,
+        }
+    }
+
+    // ANCHOR: step
+    /// One update of every parameter from its gradient, with learning rate `lr`:
+    /// decay the weights (matrices and embeddings only), then take Adam's step
+    /// m̂ / (√v̂ + eps), with m̂ and v̂ the bias-corrected running averages.
+    pub fn step<M: Params>(&mut self, model: &mut M, lr: f32) {
+        self.t += 1;
+        let AdamWConfig {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } = self.config;
+        let correction1 = 1.0 - beta1.powi(self.t as i32);
+        let correction2_sqrt = (1.0 - beta2.powi(self.t as i32)).sqrt();
+        let mut moments = self.moments.iter_mut();
+        model.visit("", &mut |name, shape, value, grad| {
+            let (own, m, v) = moments.next().expect("the same parameters as at creation");
+            debug_assert_eq!(own, name);
+            let decay = if shape.len() >= 2 {
+                1.0 - lr * weight_decay
+            } else {
+                1.0
+            };
+            for (((p, &g), m), v) in value
+                .iter_mut()
+                .zip(grad.iter())
+                .zip(m.iter_mut())
+                .zip(v.iter_mut())
+            {
+                *p *= decay;
+                *m = beta1 * *m + (1.0 - beta1) * g;
+                *v = beta2 * *v + (1.0 - beta2) * g * g;
+                let denom = v.sqrt() / correction2_sqrt + eps;
+                *p -= lr / correction1 * *m / denom;
+            }
+        });
+    }
+    // ANCHOR_END: step
+}
+
+// ANCHOR: clip
+/// The global norm of all gradients together, √(Σ g²).
+pub fn grad_norm<M: Params>(model: &mut M) -> f32 {
+    let mut sum = 0.0f64;
+    model.visit("", &mut |_, _, _, grad| {
+        sum += grad.iter().map(|&g| (g as f64) * (g as f64)).sum::<f64>();
+    });
+    sum.sqrt() as f32
+}
+
+/// Scales all gradients down so that their global norm is at most `max_norm` (0 = no limit).
+/// Returns the norm before clipping.
+pub fn clip_grad_norm<M: Params>(model: &mut M, max_norm: f32) -> f32 {
+    let norm = grad_norm(model);
+    let scale = max_norm / (norm + 1e-6);
+    if max_norm > 0.0 && scale < 1.0 {
+        scale_grads(model, scale);
+    }
+    norm
+}
+// ANCHOR_END: clip
+
+/// Multiplies every gradient by `factor`.
+pub fn scale_grads<M: Params>(model: &mut M, factor: f32) {
+    model.visit("", &mut |_, _, _, grad| {
+        grad.iter_mut().for_each(|g| *g *= factor)
+    });
+}
+
+// ANCHOR: schedule
+/// The learning rate as a function of the step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Schedule {
+    Constant {
+        lr: f32,
+    },
+    /// A linear warm-up from lr/warmup to lr over `warmup` steps, then a cosine decay to
+    /// `min_lr` at step `total`.
+    Cosine {
+        lr: f32,
+        min_lr: f32,
+        warmup: usize,
+        total: usize,
+    },
+}
+
+impl Schedule {
+    pub fn lr(&self, step: usize) -> f32 {
+        match *self {
+            Schedule::Constant { lr } => lr,
+            Schedule::Cosine {
+                lr,
+                min_lr,
+                warmup,
+                total,
+            } => {
+                if step < warmup {
+                    return lr * (step + 1) as f32 / warmup as f32;
+                }
+                if step >= total {
+                    return min_lr;
+                }
+                let progress = (step - warmup) as f32 / (total - warmup).max(1) as f32;
+                let cosine = 0.5 * (1.0 + (std::f32::consts::PI * progress).cos());
+                min_lr + cosine * (lr - min_lr)
+            }
+        }
+    }
+}
+// ANCHOR_END: schedule
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cosine_schedule_shape() {
+        let s = Schedule::Cosine {
+            lr: 1e-3,
+            min_lr: 1e-4,
+            warmup: 10,
+            total: 110,
+        };
+        assert!((s.lr(0) - 1e-4).abs() < 1e-9);
+        assert!((s.lr(9) - 1e-3).abs() < 1e-9);
+        assert!((s.lr(10) - 1e-3).abs() < 1e-9);
+        assert!((s.lr(60) - 5.5e-4).abs() < 1e-7);
+        assert!((s.lr(110) - 1e-4).abs() < 1e-9);
+        assert!((s.lr(500) - 1e-4).abs() < 1e-9);
+    }
+}

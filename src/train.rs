@@ -1,0 +1,319 @@
+//! The training loop: batches in, gradients, clipping, an AdamW update, and the state a run
+//! needs to stop and resume exactly where it was.
+
+use std::path::Path;
+
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::checkpoint::{CheckpointError, Tensors};
+use crate::data::{DataError, Loader, LoaderMode, LoaderState};
+use crate::eval::evaluate;
+use crate::layers::Params;
+use crate::model::{GPT, ModelError};
+use crate::optim::{AdamW, AdamWConfig, Schedule, clip_grad_norm, scale_grads};
+
+#[derive(Debug, Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("{path}: {message}")]
+    State { path: String, message: String },
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Everything that decides how a run trains. Saved with each checkpoint, so that a resumed run
+/// continues with the same settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Sequences per micro-batch (B) and tokens per sequence (T).
+    pub batch: usize,
+    pub seq: usize,
+    /// Micro-batches whose gradients are averaged into one update.
+    pub grad_accum: usize,
+    /// Updates in the whole run.
+    pub steps: usize,
+    pub lr: f32,
+    pub min_lr: f32,
+    pub warmup: usize,
+    /// "cosine" (warm-up, then cosine decay to min_lr) or "constant".
+    pub schedule: String,
+    pub weight_decay: f32,
+    /// Largest global gradient norm; 0 = no clipping.
+    pub grad_clip: f32,
+    /// "sequential" or "random".
+    pub loader: String,
+    pub val_fraction: f64,
+    /// Measure the validation loss every this many steps (0 = only at the end).
+    pub eval_every: usize,
+    /// Save a checkpoint every this many steps (0 = only at the end).
+    pub checkpoint_every: usize,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    /// The defaults of `gpt2 train`.
+    fn default() -> Self {
+        TrainConfig {
+            batch: 8,
+            seq: 128,
+            grad_accum: 1,
+            steps: 1000,
+            lr: 2e-3,
+            min_lr: 2e-4,
+            warmup: 100,
+            schedule: "cosine".into(),
+            weight_decay: 0.1,
+            grad_clip: 1.0,
+            loader: "random".into(),
+            val_fraction: 0.1,
+            eval_every: 250,
+            checkpoint_every: 500,
+            seed: 1337,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn schedule(&self) -> Schedule {
+        match self.schedule.as_str() {
+            "constant" => Schedule::Constant { lr: self.lr },
+            _ => Schedule::Cosine {
+                lr: self.lr,
+                min_lr: self.min_lr,
+                warmup: self.warmup,
+                total: self.steps,
+            },
+        }
+    }
+
+    pub fn loader_mode(&self) -> LoaderMode {
+        match self.loader.as_str() {
+            "sequential" => LoaderMode::Sequential,
+            _ => LoaderMode::Random,
+        }
+    }
+
+    /// Refuses settings that cannot train.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        if self.batch == 0 || self.seq == 0 || self.grad_accum == 0 {
+            return bad("--batch, --seq and --grad-accum must be at least 1".into());
+        }
+        if !matches!(self.schedule.as_str(), "cosine" | "constant") {
+            return bad(format!(
+                "--schedule must be cosine or constant, not `{}`",
+                self.schedule
+            ));
+        }
+        if !matches!(self.loader.as_str(), "sequential" | "random") {
+            return bad(format!(
+                "--loader must be sequential or random, not `{}`",
+                self.loader
+            ));
+        }
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            return bad(format!(
+                "--val-fraction must be in [0, 1), not {}",
+                self.val_fraction
+            ));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) || self.min_lr < 0.0 || self.grad_clip < 0.0 {
+            return bad("--lr must be positive, --min-lr and --grad-clip not negative".into());
+        }
+        Ok(())
+    }
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    /// The step's number, from 0.
+    pub step: usize,
+    /// The loss computed before this step's update (averaged over its micro-batches).
+    pub loss: f32,
+    pub lr: f32,
+    /// The global gradient norm before clipping.
+    pub grad_norm: f32,
+    /// Tokens the step trained on.
+    pub tokens: usize,
+}
+
+/// A model, its optimizer, and the data it trains on.
+pub struct Trainer {
+    pub model: GPT,
+    pub opt: AdamW,
+    pub config: TrainConfig,
+    /// Updates done so far.
+    pub step: usize,
+    train: Loader,
+    val: Vec<u32>,
+}
+
+const STATE_FILE: &str = "trainer.json";
+const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+
+/// What `trainer.json` holds, beside the model and the optimizer's moments.
+#[derive(Serialize, Deserialize)]
+struct State {
+    step: usize,
+    adam_t: u64,
+    loader: LoaderState,
+    config: TrainConfig,
+}
+
+impl Trainer {
+    /// A run that starts at step 0.
+    pub fn new(
+        mut model: GPT,
+        train: Vec<u32>,
+        val: Vec<u32>,
+        config: TrainConfig,
+    ) -> Result<Trainer, TrainError> {
+        config.validate()?;
+        if config.seq > model.config.block_size {
+            return Err(TrainError::Config(format!(
+                "--seq {} is longer than the model's context of {}",
+                config.seq, model.config.block_size
+            )));
+        }
+        let loader = Loader::new(
+            train,
+            config.batch,
+            config.seq,
+            config.loader_mode(),
+            config.seed,
+            "the training split",
+        )?;
+        let opt = AdamW::new(
+            &mut model,
+            AdamWConfig {
+                weight_decay: config.weight_decay,
+                ..AdamWConfig::default()
+            },
+        );
+        Ok(Trainer {
+            model,
+            opt,
+            config,
+            step: 0,
+            train: loader,
+            val,
+        })
+    }
+
+    // ANCHOR: step
+    /// One update: the gradient of `grad_accum` micro-batches, averaged, clipped, and applied.
+    pub fn step(&mut self) -> Result<StepStats, TrainError> {
+        let lr = self.config.schedule().lr(self.step);
+        let loss = self.accumulate_gradient()?;
+        let grad_norm = clip_grad_norm(&mut self.model, self.config.grad_clip);
+        self.opt.step(&mut self.model, lr);
+        self.step += 1;
+        Ok(StepStats {
+            step: self.step - 1,
+            loss,
+            lr,
+            grad_norm,
+            tokens: self.config.grad_accum * self.config.batch * self.config.seq,
+        })
+    }
+
+    /// Sets every parameter's gradient to that of the mean loss over the next `grad_accum`
+    /// micro-batches, and returns that loss.
+    pub fn accumulate_gradient(&mut self) -> Result<f32, TrainError> {
+        let (b, t, k) = (self.config.batch, self.config.seq, self.config.grad_accum);
+        self.model.zero_grad();
+        let mut loss = 0.0;
+        for _ in 0..k {
+            let batch = self.train.next_batch();
+            let x = Array2::from_shape_vec((b, t), batch.x).expect("[B, T]");
+            let y = Array2::from_shape_vec((b, t), batch.y).expect("[B, T]");
+            let (_, l) = self.model.forward(x.view(), Some(y.view()))?;
+            loss += l.unwrap_or(f32::NAN) / k as f32;
+            self.model.backward()?;
+        }
+        if k > 1 {
+            // Each backward pass added the gradient of its own micro-batch's mean loss.
+            scale_grads(&mut self.model, 1.0 / k as f32);
+        }
+        Ok(loss)
+    }
+    // ANCHOR_END: step
+
+    /// The mean loss over the whole validation split, in windows of T; None without one.
+    pub fn val_loss(&mut self) -> Result<Option<f32>, TrainError> {
+        let t = self.config.seq;
+        if self.val.len() < t + 1 {
+            return Ok(None);
+        }
+        let score = evaluate(&mut self.model, &self.val, t, self.config.batch, |_, _| {})?;
+        Ok(Some(score.loss as f32))
+    }
+
+    /// Saves the model (loadable by `GPT::load` and by transformers), the optimizer's moments
+    /// and the trainer's state into `dir`, each file written atomically.
+    pub fn save(&mut self, dir: &Path) -> Result<(), TrainError> {
+        self.model.save(dir)?;
+        let moments: Vec<(String, Vec<usize>, Vec<f32>)> = self
+            .opt
+            .moments
+            .iter()
+            .flat_map(|(name, m, v)| {
+                [
+                    (format!("m.{name}"), vec![m.len()], m.clone()),
+                    (format!("v.{name}"), vec![v.len()], v.clone()),
+                ]
+            })
+            .collect();
+        crate::checkpoint::write_safetensors(&dir.join(OPTIMIZER_FILE), &moments)?;
+        let state = State {
+            step: self.step,
+            adam_t: self.opt.t,
+            loader: self.train.state(),
+            config: self.config.clone(),
+        };
+        let json = serde_json::to_string_pretty(&state).expect("state serialises") + "\n";
+        let path = dir.join(STATE_FILE);
+        crate::fsutil::write_atomic(&path, json.as_bytes()).map_err(|source| {
+            CheckpointError::Write {
+                path: path.display().to_string(),
+                source,
+            }
+        })?;
+        Ok(())
+    }
+
+    /// Continues the run saved in `dir`, on the same training and validation tokens.
+    pub fn resume(dir: &Path, train: Vec<u32>, val: Vec<u32>) -> Result<Trainer, TrainError> {
+        let path = dir.join(STATE_FILE);
+        let fail = |message: String| TrainError::State {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            fail(format!(
+                "cannot read it ({e}); is this a training checkpoint?"
+            ))
+        })?;
+        let state: State = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        let model = GPT::load(dir)?;
+        let mut trainer = Trainer::new(model, train, val, state.config)?;
+        let mut moments = Tensors::read(&dir.join(OPTIMIZER_FILE))?;
+        for (name, m, v) in trainer.opt.moments.iter_mut() {
+            let n = m.len();
+            *m = moments.take1(&format!("m.{name}"), n)?.to_vec();
+            *v = moments.take1(&format!("v.{name}"), n)?.to_vec();
+        }
+        trainer.opt.t = state.adam_t;
+        trainer.step = state.step;
+        trainer.train.restore(&state.loader);
+        Ok(trainer)
+    }
+}
