@@ -269,16 +269,30 @@ pub fn gelu_grad(x: f32) -> f32 {
 }
 
 /// x: [N, D] -> y = gelu(x)
-pub fn gelu_forward(x: ArrayView2<f32>, y: ArrayViewMut2<f32>) {
-    Zip::from(y).and(x).par_for_each(|y, &x| *y = gelu(x));
+pub fn gelu_forward(x: ArrayView2<f32>, mut y: ArrayViewMut2<f32>) {
+    // Rows in parallel, each through the vectorized kernel (same formula as `gelu`).
+    Zip::from(y.rows_mut())
+        .and(x.rows())
+        .par_for_each(|mut y, x| match (x.as_slice(), y.as_slice_mut()) {
+            (Some(x), Some(y)) => crate::kernels::gelu_slice(x, y),
+            (_, _) => Zip::from(y).and(x).for_each(|y, &x| *y = gelu(x)),
+        });
 }
 
 /// x: [N, D] (the forward input), dy -> dx = dy · gelu'(x)
-pub fn gelu_backward(x: ArrayView2<f32>, dy: ArrayView2<f32>, dx: ArrayViewMut2<f32>) {
-    Zip::from(dx)
-        .and(x)
-        .and(dy)
-        .par_for_each(|dx, &x, &dy| *dx = dy * gelu_grad(x));
+pub fn gelu_backward(x: ArrayView2<f32>, dy: ArrayView2<f32>, mut dx: ArrayViewMut2<f32>) {
+    Zip::from(dx.rows_mut())
+        .and(x.rows())
+        .and(dy.rows())
+        .par_for_each(
+            |mut dx, x, dy| match (x.as_slice(), dy.as_slice(), dx.as_slice_mut()) {
+                (Some(x), Some(dy), Some(dx)) => crate::kernels::gelu_backward_slice(x, dy, dx),
+                (_, _, _) => Zip::from(dx)
+                    .and(x)
+                    .and(dy)
+                    .for_each(|dx, &x, &dy| *dx = dy * gelu_grad(x)),
+            },
+        );
 }
 // ANCHOR_END: gelu
 

@@ -6,7 +6,7 @@ use thiserror::Error;
 
 use crate::block::{Block, BlockCache};
 use crate::config::GPTConfig;
-use crate::kernels::matmul;
+use crate::kernels::{exp_shifted_scaled, matmul, max_and_exp_sum};
 use crate::layers::{LayerNorm, Param, Params, Visit, join};
 use crate::rng::Rng;
 
@@ -61,6 +61,7 @@ pub struct GPT {
     pub h: Vec<Block>,
     pub ln_f: LayerNorm,
     acts: Activations,
+    dlogits: Array2<f32>,
 }
 // ANCHOR_END: gpt
 
@@ -80,6 +81,7 @@ impl GPT {
             ln_f: LayerNorm::new(c, eps),
             config,
             acts: Activations::default(),
+            dlogits: Array2::zeros((0, 0)),
         }
     }
     // ANCHOR_END: init
@@ -99,6 +101,7 @@ impl GPT {
             h,
             ln_f,
             acts: Activations::default(),
+            dlogits: Array2::zeros((0, 0)),
         }
     }
 
@@ -188,15 +191,22 @@ impl GPT {
         let (b, t) = (a.b, a.t);
         let n = b * t;
         // Softmax and cross-entropy together: dlogits = (softmax(logits) - onehot(target)) / N.
-        let mut dlogits = Array2::zeros(a.logits.dim());
+        let mut dlogits = std::mem::take(&mut self.dlogits);
+        if dlogits.dim() != a.logits.dim() {
+            dlogits = Array2::zeros(a.logits.dim());
+        }
         Zip::from(dlogits.rows_mut())
             .and(a.logits.rows())
             .and(&a.lse)
             .and(&Array1::from_iter(targets.iter().copied()))
             .par_for_each(|mut d, l, &lse, &y| {
-                Zip::from(&mut d)
-                    .and(l)
-                    .for_each(|d, &l| *d = (l - lse).exp() / n as f32);
+                let l = l.as_slice().expect("contiguous rows");
+                exp_shifted_scaled(
+                    l,
+                    d.as_slice_mut().expect("contiguous rows"),
+                    lse,
+                    1.0 / n as f32,
+                );
                 d[y as usize] -= 1.0 / n as f32;
             });
         // logits = lnf · wteᵀ: dlnf = dlogits · wte, dwte += dlogitsᵀ · lnf (the LM head's share)
@@ -237,6 +247,7 @@ impl GPT {
             let mut position = self.wpe.grad.row_mut(row % t);
             position += &d;
         }
+        self.dlogits = dlogits; // kept for the next step: no 4·N·V-byte allocation per step
         Ok(())
     }
     // ANCHOR_END: backward
@@ -262,9 +273,8 @@ fn cross_entropy(logits: ArrayView2<f32>, targets: &[u32], mut lse: ArrayViewMut
         .and(logits.rows())
         .and(targets)
         .par_for_each(|loss, lse, row, &y| {
-            let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-            let sum: f64 = row.iter().map(|&v| ((v - max) as f64).exp()).sum();
-            *lse = max + sum.ln() as f32;
+            let (max, sum) = max_and_exp_sum(row.as_slice().expect("contiguous rows"));
+            *lse = max + sum.ln();
             *loss = (*lse - row[y as usize]) as f64;
         });
     // Summed in order, so that the same batch always gives the same loss, to the last bit.
@@ -319,6 +329,7 @@ impl Clone for GPT {
             h: self.h.clone(),
             ln_f: self.ln_f.clone(),
             acts: Activations::default(),
+            dlogits: Array2::zeros((0, 0)),
         }
     }
 }
