@@ -21,6 +21,7 @@ pub mod layers;
 pub mod model;
 pub mod numfmt;
 pub mod optim;
+pub mod plot;
 pub mod rng;
 pub mod tokenizer;
 pub mod train;

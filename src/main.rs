@@ -22,6 +22,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Train(cli::train::TrainArgs),
     Info(cli::info::InfoArgs),
     Eval(cli::eval::EvalArgs),
     #[cfg(feature = "hub")]
@@ -33,6 +34,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Train(args) => cli::train::run(args),
         Command::Info(args) => cli::info::run(args),
         Command::Eval(args) => cli::eval::run(args),
         #[cfg(feature = "hub")]

@@ -1,12 +1,12 @@
 //! The whole GPT-2: embeddings, a stack of blocks, a final LayerNorm, and the LM head tied to
 //! the token embedding, with the cross-entropy loss and the backward pass of all of it.
 
-use ndarray::{Array1, Array2, ArrayView2, ArrayView3, ArrayViewMut1, Ix2, Zip};
+use ndarray::{Array1, Array2, ArrayView2, ArrayView3, ArrayViewMut1, ArrayViewMut2, Ix2, Zip};
 use thiserror::Error;
 
 use crate::block::{Block, BlockCache};
 use crate::config::GPTConfig;
-use crate::kernels::{exp_shifted_scaled, matmul, max_and_exp_sum};
+use crate::kernels::{exp_shifted_scaled_inplace, matmul, max_and_exp_sum};
 use crate::layers::{LayerNorm, Param, Params, Visit, join};
 use crate::rng::Rng;
 
@@ -45,6 +45,8 @@ struct Activations {
     logits: Array2<f32>,
     /// Each row's log-sum-exp of the logits, for the loss and its gradient: [N]
     lse: Array1<f32>,
+    /// After `forward_train`, `logits` holds the gradient of the loss instead.
+    logits_are_grad: bool,
 }
 
 // ANCHOR: gpt
@@ -142,6 +144,27 @@ impl GPT {
         ids: ArrayView2<u32>,
         targets: Option<ArrayView2<u32>>,
     ) -> Result<(ArrayView3<'_, f32>, Option<f32>), ModelError> {
+        let loss = self.run(ids, targets, false)?;
+        Ok((self.logits(), loss))
+    }
+
+    /// The training pass: the mean cross-entropy of `ids` predicting `targets`. The logits are
+    /// not kept: each row is turned into its gradient as soon as its loss is known, while it is
+    /// still in the CPU's cache, ready for `backward`.
+    pub fn forward_train(
+        &mut self,
+        ids: ArrayView2<u32>,
+        targets: ArrayView2<u32>,
+    ) -> Result<f32, ModelError> {
+        Ok(self.run(ids, Some(targets), true)?.unwrap_or(f32::NAN))
+    }
+
+    fn run(
+        &mut self,
+        ids: ArrayView2<u32>,
+        targets: Option<ArrayView2<u32>>,
+        fuse: bool,
+    ) -> Result<Option<f32>, ModelError> {
         self.check(ids, targets)?;
         let (b, t) = ids.dim();
         let (n, c, v) = (b * t, self.config.n_embd, self.config.vocab_size);
@@ -149,6 +172,7 @@ impl GPT {
         a.ensure(b, t, c, v, self.h.len());
         a.ids = ids.iter().copied().collect();
         a.targets = targets.map(|y| y.iter().copied().collect());
+        a.logits_are_grad = false;
 
         // x = wte[token] + wpe[position]
         let (wte, wpe) = (&self.wte.value, &self.wpe.value);
@@ -170,16 +194,12 @@ impl GPT {
         // The LM head: scores against every token embedding, logits = lnf · wteᵀ.
         matmul(a.lnf.view(), wte.t(), a.logits.view_mut(), false);
 
-        let loss = a
-            .targets
-            .as_ref()
-            .map(|y| cross_entropy(a.logits.view(), y, a.lse.view_mut()) / n as f32);
-        let logits = a
-            .logits
-            .view()
-            .into_shape_with_order((b, t, v))
-            .expect("[N, V] is [B, T, V]");
-        Ok((logits, loss))
+        let Some(y) = a.targets.as_ref() else {
+            return Ok(None);
+        };
+        let loss = cross_entropy(a.logits.view_mut(), y, a.lse.view_mut(), fuse) / n as f32;
+        a.logits_are_grad = fuse;
+        Ok(Some(loss))
     }
     // ANCHOR_END: forward
 
@@ -190,25 +210,27 @@ impl GPT {
         let targets = a.targets.as_ref().ok_or(ModelError::NoLoss)?;
         let (b, t) = (a.b, a.t);
         let n = b * t;
-        // Softmax and cross-entropy together: dlogits = (softmax(logits) - onehot(target)) / N.
-        let mut dlogits = std::mem::take(&mut self.dlogits);
-        if dlogits.dim() != a.logits.dim() {
-            dlogits = Array2::zeros(a.logits.dim());
+        // Softmax and cross-entropy together: dlogits = (softmax(logits) - onehot(target)) / N,
+        // already in place if the forward pass was `forward_train`.
+        if !a.logits_are_grad {
+            if self.dlogits.dim() != a.logits.dim() {
+                self.dlogits = a.logits.clone();
+            } else {
+                self.dlogits.assign(&a.logits);
+            }
+            let scale = 1.0 / n as f32;
+            Zip::from(self.dlogits.rows_mut())
+                .and(&a.lse)
+                .and(&Array1::from_iter(targets.iter().copied()))
+                .par_for_each(|mut d, &lse, &y| {
+                    softmax_grad_row(d.as_slice_mut().expect("contiguous rows"), lse, y, scale);
+                });
         }
-        Zip::from(dlogits.rows_mut())
-            .and(a.logits.rows())
-            .and(&a.lse)
-            .and(&Array1::from_iter(targets.iter().copied()))
-            .par_for_each(|mut d, l, &lse, &y| {
-                let l = l.as_slice().expect("contiguous rows");
-                exp_shifted_scaled(
-                    l,
-                    d.as_slice_mut().expect("contiguous rows"),
-                    lse,
-                    1.0 / n as f32,
-                );
-                d[y as usize] -= 1.0 / n as f32;
-            });
+        let dlogits = if a.logits_are_grad {
+            a.logits.view()
+        } else {
+            self.dlogits.view()
+        };
         // logits = lnf · wteᵀ: dlnf = dlogits · wte, dwte += dlogitsᵀ · lnf (the LM head's share)
         let mut dlnf = Array2::zeros(a.lnf.dim());
         matmul(
@@ -247,12 +269,12 @@ impl GPT {
             let mut position = self.wpe.grad.row_mut(row % t);
             position += &d;
         }
-        self.dlogits = dlogits; // kept for the next step: no 4·N·V-byte allocation per step
         Ok(())
     }
     // ANCHOR_END: backward
 
-    /// The logits of the last forward pass: [B, T, vocab_size].
+    /// The logits of the last `forward` pass: [B, T, vocab_size]. (After `forward_train` the
+    /// buffer holds their gradient instead.)
     pub fn logits(&self) -> ArrayView3<'_, f32> {
         let (b, t, v) = (self.acts.b, self.acts.t, self.config.vocab_size);
         self.acts
@@ -265,20 +287,37 @@ impl GPT {
 
 // ANCHOR: cross_entropy
 /// Sum over rows of -ln softmax(logits)[target], computed stably as log-sum-exp minus the
-/// target's logit. Writes each row's log-sum-exp into `lse` for the backward pass.
-fn cross_entropy(logits: ArrayView2<f32>, targets: &[u32], mut lse: ArrayViewMut1<f32>) -> f32 {
+/// target's logit. Writes each row's log-sum-exp into `lse`. With `grad`, also replaces each
+/// row by the gradient of the mean loss, (softmax(row) - onehot(target)) / N.
+fn cross_entropy(
+    mut logits: ArrayViewMut2<f32>,
+    targets: &[u32],
+    mut lse: ArrayViewMut1<f32>,
+    grad: bool,
+) -> f32 {
+    let scale = 1.0 / targets.len() as f32;
     let mut losses = vec![0.0f64; targets.len()];
     Zip::from(&mut losses)
         .and(&mut lse)
-        .and(logits.rows())
+        .and(logits.rows_mut())
         .and(targets)
-        .par_for_each(|loss, lse, row, &y| {
-            let (max, sum) = max_and_exp_sum(row.as_slice().expect("contiguous rows"));
+        .par_for_each(|loss, lse, mut row, &y| {
+            let row = row.as_slice_mut().expect("contiguous rows");
+            let (max, sum) = max_and_exp_sum(row);
             *lse = max + sum.ln();
             *loss = (*lse - row[y as usize]) as f64;
+            if grad {
+                softmax_grad_row(row, *lse, y, scale);
+            }
         });
     // Summed in order, so that the same batch always gives the same loss, to the last bit.
     losses.iter().sum::<f64>() as f32
+}
+
+/// One row of logits becomes (e^(l - lse) - [j = y]) · scale: softmax minus the target, scaled.
+fn softmax_grad_row(row: &mut [f32], lse: f32, y: u32, scale: f32) {
+    exp_shifted_scaled_inplace(row, lse, scale);
+    row[y as usize] -= scale;
 }
 // ANCHOR_END: cross_entropy
 

@@ -55,6 +55,12 @@ pub struct TrainConfig {
     /// Save a checkpoint every this many steps (0 = only at the end).
     pub checkpoint_every: usize,
     pub seed: u64,
+    /// The text trained on, and the tokenizer (`gpt2` or a tokenizer file), so that a resumed
+    /// run reads the same tokens.
+    #[serde(default)]
+    pub data: String,
+    #[serde(default)]
+    pub tokenizer: String,
 }
 
 impl Default for TrainConfig {
@@ -76,6 +82,8 @@ impl Default for TrainConfig {
             eval_every: 250,
             checkpoint_every: 500,
             seed: 1337,
+            data: String::new(),
+            tokenizer: "gpt2".into(),
         }
     }
 }
@@ -235,8 +243,7 @@ impl Trainer {
             let batch = self.train.next_batch();
             let x = Array2::from_shape_vec((b, t), batch.x).expect("[B, T]");
             let y = Array2::from_shape_vec((b, t), batch.y).expect("[B, T]");
-            let (_, l) = self.model.forward(x.view(), Some(y.view()))?;
-            loss += l.unwrap_or(f32::NAN) / k as f32;
+            loss += self.model.forward_train(x.view(), y.view())? / k as f32;
             self.model.backward()?;
         }
         if k > 1 {
@@ -246,6 +253,11 @@ impl Trainer {
         Ok(loss)
     }
     // ANCHOR_END: step
+
+    /// Tokens in the training split.
+    pub fn train_tokens(&self) -> usize {
+        self.train.tokens().len()
+    }
 
     /// The mean loss over the whole validation split, in windows of T; None without one.
     pub fn val_loss(&mut self) -> Result<Option<f32>, TrainError> {
@@ -290,19 +302,14 @@ impl Trainer {
         Ok(())
     }
 
+    /// The settings of the run saved in `dir`.
+    pub fn saved_config(dir: &Path) -> Result<TrainConfig, TrainError> {
+        Ok(read_state(dir)?.config)
+    }
+
     /// Continues the run saved in `dir`, on the same training and validation tokens.
     pub fn resume(dir: &Path, train: Vec<u32>, val: Vec<u32>) -> Result<Trainer, TrainError> {
-        let path = dir.join(STATE_FILE);
-        let fail = |message: String| TrainError::State {
-            path: path.display().to_string(),
-            message,
-        };
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            fail(format!(
-                "cannot read it ({e}); is this a training checkpoint?"
-            ))
-        })?;
-        let state: State = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        let state = read_state(dir)?;
         let model = GPT::load(dir)?;
         let mut trainer = Trainer::new(model, train, val, state.config)?;
         let mut moments = Tensors::read(&dir.join(OPTIMIZER_FILE))?;
@@ -316,4 +323,18 @@ impl Trainer {
         trainer.train.restore(&state.loader);
         Ok(trainer)
     }
+}
+
+fn read_state(dir: &Path) -> Result<State, TrainError> {
+    let path = dir.join(STATE_FILE);
+    let fail = |message: String| TrainError::State {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        fail(format!(
+            "cannot read it ({e}); is this a training checkpoint?"
+        ))
+    })?;
+    serde_json::from_str(&text).map_err(|e| fail(e.to_string()))
 }

@@ -5,6 +5,7 @@ pub mod download;
 pub mod eval;
 pub mod info;
 pub mod tokenize;
+pub mod train;
 pub mod train_tokenizer;
 
 /// A reader that closed our stdout early (`gpt2 ... | head`) is not an error.

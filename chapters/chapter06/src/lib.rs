@@ -1,6 +1,8 @@
-//! Chapter 6: training. The chapter's experiments and exercises.
+//! Chapter 6: training. A short run that shows a loss curve, and the same run on a sliver of
+//! the text, which overfits; the chapter's exercises.
 
 pub mod exercises;
+pub mod short_run;
 
 // The chapter's markdown: its self-contained Rust blocks run as doctests of this crate.
 #[cfg(doctest)]

@@ -1,0 +1,73 @@
+//! `cargo run --release -p chapter06`: two short training runs of the same model, one on all of
+//! tiny Shakespeare's training text and one on its first 2,048 tokens, with their loss curves.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use chapter06::short_run::{plot, short_run};
+use gpt2::Tokenizer;
+use plotters::style::RGBColor;
+
+fn main() -> Result<()> {
+    let tok = Tokenizer::gpt2()?;
+    let ids = gpt2::data::load_tokens(&gpt2::data::default_text_path(), &tok)?;
+    let (train, val) = gpt2::data::split(&ids, 0.1);
+    // A fixed slice of the validation text keeps each measurement quick.
+    let val = &val[..8192];
+    let (steps, every) = (200, 25);
+    println!(
+        "Two runs of {steps} steps, 4 sequences of 64 tokens each, validation on 8,192 unseen tokens.\n"
+    );
+    let all = short_run(train, val, steps, every)?;
+    let sliver = short_run(&train[..2048], val, steps, every)?;
+
+    println!(
+        "{:>5} | {:>22} | {:>22}",
+        "", "all 304,222 tokens", "first 2,048 tokens"
+    );
+    println!(
+        "{:>5} | {:>10} {:>11} | {:>10} {:>11}",
+        "step", "train", "validation", "train", "validation"
+    );
+    let mean_train = |c: &chapter06::short_run::Curve, s: usize| {
+        // The mean training loss of the `every` steps before s (the batch-to-batch noise is large).
+        let w: Vec<f32> = c
+            .train
+            .iter()
+            .filter(|p| p.0 < s && p.0 + every >= s)
+            .map(|p| p.1)
+            .collect();
+        if w.is_empty() {
+            f32::NAN
+        } else {
+            w.iter().sum::<f32>() / w.len() as f32
+        }
+    };
+    for (i, &(s, v)) in all.val.iter().enumerate() {
+        let (ta, tb) = (mean_train(&all, s), mean_train(&sliver, s));
+        let fmt = |x: f32| {
+            if x.is_nan() {
+                "-".to_string()
+            } else {
+                format!("{x:.3}")
+            }
+        };
+        println!(
+            "{s:>5} | {:>10} {:>11.3} | {:>10} {:>11.3}",
+            fmt(ta),
+            v,
+            fmt(tb),
+            sliver.val[i].1
+        );
+    }
+    let path = PathBuf::from("target/figures/ch06-overfitting.svg");
+    plot(
+        &[
+            ("all of the training text", &all, RGBColor(30, 90, 200)),
+            ("its first 2,048 tokens", &sliver, RGBColor(210, 60, 40)),
+        ],
+        &path,
+    )?;
+    println!("\nWrote the curves to {}.", path.display());
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! A short training run, measured as it goes.
+
+use std::path::Path;
+
+use anyhow::Result;
+use gpt2::train::{TrainConfig, Trainer};
+use gpt2::{GPT, GPTConfig};
+use plotters::prelude::*;
+
+/// The losses of a run: every step's training loss, and the validation loss at some steps.
+pub struct Curve {
+    pub train: Vec<(usize, f32)>,
+    pub val: Vec<(usize, f32)>,
+}
+
+// ANCHOR: short_run
+/// Trains a fresh `shakespeare`-shaped model for `steps` steps of 4 sequences of 64 tokens on
+/// `train`, measuring the loss on `val` every `every` steps.
+pub fn short_run(train: &[u32], val: &[u32], steps: usize, every: usize) -> Result<Curve> {
+    let config = TrainConfig {
+        batch: 4,
+        seq: 64,
+        steps,
+        lr: 2e-3,
+        min_lr: 2e-4,
+        warmup: 20,
+        ..TrainConfig::default()
+    };
+    let model = GPT::new(GPTConfig::preset("shakespeare")?, 1);
+    let mut trainer = Trainer::new(model, train.to_vec(), val.to_vec(), config)?;
+    let mut curve = Curve {
+        train: Vec::new(),
+        val: Vec::new(),
+    };
+    curve.val.push((0, trainer.val_loss()?.unwrap_or(f32::NAN)));
+    for _ in 0..steps {
+        let s = trainer.step()?;
+        curve.train.push((s.step, s.loss));
+        if trainer.step % every == 0 {
+            curve
+                .val
+                .push((trainer.step, trainer.val_loss()?.unwrap_or(f32::NAN)));
+        }
+    }
+    Ok(curve)
+}
+// ANCHOR_END: short_run
+
+/// Both runs' validation losses, and their training losses smoothed, on one chart.
+pub fn plot(runs: &[(&str, &Curve, RGBColor)], path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let root = SVGBackend::new(path, (760, 440)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let steps = runs
+        .iter()
+        .flat_map(|r| r.1.train.last())
+        .map(|p| p.0 + 1)
+        .max()
+        .unwrap_or(1);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Training (thin) and validation (thick) loss",
+            ("sans-serif", 20),
+        )
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0..steps, 0f32..11f32)?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("nats per token")
+        .light_line_style(WHITE)
+        .draw()?;
+    for (name, curve, color) in runs {
+        let mut ema = None;
+        let smooth = curve.train.iter().map(|&(s, l)| {
+            let e = ema.map_or(l, |e: f32| 0.9 * e + 0.1 * l);
+            ema = Some(e);
+            (s, e)
+        });
+        chart.draw_series(LineSeries::new(smooth, color.stroke_width(1)))?;
+        chart
+            .draw_series(LineSeries::new(
+                curve.val.iter().copied(),
+                color.stroke_width(3),
+            ))?
+            .label(*name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
