@@ -22,7 +22,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    Train(cli::train::TrainArgs),
+    Train(Box<cli::train::TrainArgs>),
     Info(cli::info::InfoArgs),
     Eval(cli::eval::EvalArgs),
     #[cfg(feature = "hub")]
@@ -34,7 +34,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train(args) => cli::train::run(args),
+        Command::Train(args) => cli::train::run(*args),
         Command::Info(args) => cli::info::run(args),
         Command::Eval(args) => cli::eval::run(args),
         #[cfg(feature = "hub")]

@@ -322,20 +322,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
         bar.set_position(trainer.step as u64);
         bar.set_message(format!("loss {:.3}, {:.0} tokens/s", s.loss, tokens_per_s));
         let done = trainer.step == c.steps;
-        if (c.eval_every > 0 && trainer.step % c.eval_every == 0) || done {
-            if let Some(val) = trainer.val_loss()? {
-                log.write(&json!({"step": s.step, "val_loss": val}), args.json)?;
-                log.val.push((s.step, val));
-                last_val = Some(val);
-                let report = format!(
-                    "step {:>5}: train loss {:.3}, validation loss {val:.3}",
-                    s.step, s.loss
-                );
-                if bar.is_hidden() {
-                    eprintln!("{report}");
-                } else {
-                    bar.println(report);
-                }
+        let evaluate = (c.eval_every > 0 && trainer.step % c.eval_every == 0) || done;
+        if evaluate && let Some(val) = trainer.val_loss()? {
+            log.write(&json!({"step": s.step, "val_loss": val}), args.json)?;
+            log.val.push((s.step, val));
+            last_val = Some(val);
+            let report = format!(
+                "step {:>5}: train loss {:.3}, validation loss {val:.3}",
+                s.step, s.loss
+            );
+            if bar.is_hidden() {
+                eprintln!("{report}");
+            } else {
+                bar.println(report);
             }
         }
         if (c.checkpoint_every > 0 && trainer.step % c.checkpoint_every == 0) || done {
