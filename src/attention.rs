@@ -2,7 +2,7 @@
 //! before it, in `n_head` independent heads.
 
 use ndarray::iter::{AxisIter, AxisIterMut};
-use ndarray::{Array2, Array4, ArrayView2, ArrayViewMut2, Axis, Ix2, Zip, s};
+use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayViewMut2, Axis, Ix2, Zip, s};
 
 use crate::kernels::matmul;
 use crate::layers::{Linear, Params, Visit, join, softmax_backward_inplace, softmax_prefix};
@@ -171,4 +171,76 @@ impl Params for CausalSelfAttention {
         self.c_attn.visit(&join(prefix, "c_attn"), f);
         self.c_proj.visit(&join(prefix, "c_proj"), f);
     }
+}
+
+/// The keys and values of the positions a layer has already seen, so that generating one more
+/// token costs one position's work instead of the whole context's.
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    /// k, v: [n_head, capacity, head_dim]
+    pub k: Array3<f32>,
+    pub v: Array3<f32>,
+    /// How many positions are filled.
+    pub len: usize,
+}
+
+impl KvCache {
+    pub fn new(n_head: usize, capacity: usize, head_dim: usize) -> KvCache {
+        KvCache {
+            k: Array3::zeros((n_head, capacity, head_dim)),
+            v: Array3::zeros((n_head, capacity, head_dim)),
+            len: 0,
+        }
+    }
+}
+
+impl CausalSelfAttention {
+    // ANCHOR: forward_cached
+    /// Attention for new positions only. x: [T_new, C], the positions that follow the
+    /// `cache.len` already seen -> out: [T_new, C]. Their keys and values join the cache.
+    pub fn forward_cached(&self, x: ArrayView2<f32>, cache: &mut KvCache, out: ArrayViewMut2<f32>) {
+        let (t_new, c) = x.dim();
+        let (nh, hd) = (self.n_head, c / self.n_head);
+        let scale = 1.0 / (hd as f32).sqrt();
+        let (past, total) = (cache.len, cache.len + t_new);
+        let mut qkv = Array2::zeros((t_new, 3 * c));
+        self.c_attn.forward(x, qkv.view_mut());
+        for h in 0..nh {
+            let (kc, vc) = (c + h * hd, 2 * c + h * hd);
+            cache
+                .k
+                .slice_mut(s![h, past..total, ..])
+                .assign(&qkv.slice(s![.., kc..kc + hd]));
+            cache
+                .v
+                .slice_mut(s![h, past..total, ..])
+                .assign(&qkv.slice(s![.., vc..vc + hd]));
+        }
+        cache.len = total;
+        let mut y = Array2::zeros((t_new, c));
+        let mut a = Array2::zeros((t_new, total));
+        for h in 0..nh {
+            let q = qkv.slice(s![.., h * hd..(h + 1) * hd]);
+            // The new queries against every key so far: [T_new, total].
+            matmul(
+                q,
+                cache.k.slice(s![h, ..total, ..]).t(),
+                a.view_mut(),
+                false,
+            );
+            for (i, mut row) in a.rows_mut().into_iter().enumerate() {
+                row.mapv_inplace(|s| s * scale);
+                softmax_prefix(row, past + i + 1); // new position past + i sees 0..=past + i
+            }
+            let v = cache.v.slice(s![h, ..total, ..]);
+            matmul(
+                a.view(),
+                v,
+                y.slice_mut(s![.., h * hd..(h + 1) * hd]),
+                false,
+            );
+        }
+        self.c_proj.forward(y.view(), out);
+    }
+    // ANCHOR_END: forward_cached
 }

@@ -3,7 +3,7 @@
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
 
-use crate::attention::{AttentionCache, CausalSelfAttention};
+use crate::attention::{AttentionCache, CausalSelfAttention, KvCache};
 use crate::checkpoint::{CheckpointError, Tensors};
 use crate::config::GPTConfig;
 use crate::layers::{LayerNorm, Linear, Params, Visit, gelu_backward, gelu_forward, join};
@@ -213,6 +213,32 @@ impl Block {
                 c_proj: Linear::from_tensors(t, &name("mlp.c_proj"), 4 * c, c)?,
             },
         })
+    }
+}
+
+impl Block {
+    /// The block on new positions only, with the attention's keys and values of earlier
+    /// positions taken from (and the new ones added to) `kv`. x: [T_new, C] -> [T_new, C]
+    pub fn forward_cached(&self, x: ArrayView2<f32>, kv: &mut KvCache) -> Array2<f32> {
+        let n = x.nrows();
+        let norm = |ln: &LayerNorm, x: ArrayView2<f32>| {
+            let mut y = Array2::zeros(x.raw_dim());
+            let (mut mean, mut rstd) = (Array1::zeros(n), Array1::zeros(n));
+            ln.forward(x, y.view_mut(), mean.view_mut(), rstd.view_mut());
+            y
+        };
+        let mut r = Array2::zeros(x.raw_dim());
+        self.attn
+            .forward_cached(norm(&self.ln_1, x).view(), kv, r.view_mut());
+        r += &x;
+        let mut out = Array2::zeros(x.raw_dim());
+        self.mlp.forward(
+            norm(&self.ln_2, r.view()).view(),
+            &mut MlpCache::default(),
+            out.view_mut(),
+        );
+        out += &r;
+        out
     }
 }
 

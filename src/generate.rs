@@ -64,8 +64,48 @@ pub fn pick(logits: &[f32], s: &Sampling, rng: &mut Rng) -> u32 {
 }
 // ANCHOR_END: pick
 
-/// Continues `prompt` by `max_new` tokens, recomputing the whole context at each step (the
-/// simplest way; chapter 7 adds a cache). The context keeps its last block_size tokens.
+// ANCHOR: generate
+/// Continues `prompt` by up to `max_new` tokens, calling `on_token` with each as it comes, and
+/// stopping early after `stop` (for example `<|endoftext|>`). Returns the new tokens.
+///
+/// The model reads at most block_size tokens: a longer context keeps its last block_size. The
+/// keys and values of the context are cached, so each new token costs one position's work;
+/// once the context is full, the window slides and is read again (GPT-2's positions are
+/// absolute, so cached keys cannot shift).
+pub fn generate(
+    model: &GPT,
+    prompt: &[u32],
+    max_new: usize,
+    s: &Sampling,
+    stop: Option<u32>,
+    rng: &mut Rng,
+    mut on_token: impl FnMut(u32),
+) -> Result<Vec<u32>, ModelError> {
+    let block = model.config.block_size;
+    let mut ids = prompt.to_vec();
+    let mut cache = model.new_cache();
+    let mut logits = model.forward_cached(&ids[ids.len().saturating_sub(block)..], &mut cache)?;
+    for _ in 0..max_new {
+        let next = pick(logits.as_slice().expect("contiguous"), s, rng);
+        ids.push(next);
+        on_token(next);
+        if Some(next) == stop {
+            break;
+        }
+        logits = if cache.len() < block {
+            model.forward_cached(&[next], &mut cache)?
+        } else {
+            cache = model.new_cache();
+            model.forward_cached(&ids[ids.len() - block..], &mut cache)?
+        };
+    }
+    Ok(ids[prompt.len()..].to_vec())
+}
+// ANCHOR_END: generate
+
+/// Continues `prompt` by `max_new` tokens, recomputing the whole context at each step: the
+/// definition, without a cache, to compare with [`generate`]. The context keeps its last
+/// block_size tokens.
 pub fn generate_uncached(
     model: &mut GPT,
     prompt: &[u32],

@@ -23,6 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Train(Box<cli::train::TrainArgs>),
+    Generate(cli::generate::GenerateArgs),
     Info(cli::info::InfoArgs),
     Eval(cli::eval::EvalArgs),
     #[cfg(feature = "hub")]
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => cli::train::run(*args),
+        Command::Generate(args) => cli::generate::run(args),
         Command::Info(args) => cli::info::run(args),
         Command::Eval(args) => cli::eval::run(args),
         #[cfg(feature = "hub")]

@@ -4,6 +4,7 @@
 use ndarray::{Array1, Array2, ArrayView2, ArrayView3, ArrayViewMut1, ArrayViewMut2, Ix2, Zip};
 use thiserror::Error;
 
+use crate::attention::KvCache;
 use crate::block::{Block, BlockCache};
 use crate::config::GPTConfig;
 use crate::kernels::{exp_shifted_scaled_inplace, matmul, max_and_exp_sum};
@@ -337,6 +338,77 @@ impl Activations {
             self.lse = Array1::zeros(n);
         }
     }
+}
+
+/// The keys and values of every layer, for incremental decoding.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    pub layers: Vec<KvCache>,
+}
+
+impl Cache {
+    /// Positions already fed.
+    pub fn len(&self) -> usize {
+        self.layers.first().map_or(0, |l| l.len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl GPT {
+    /// An empty cache, with room for a whole context.
+    pub fn new_cache(&self) -> Cache {
+        let c = &self.config;
+        Cache {
+            layers: (0..c.n_layer)
+                .map(|_| KvCache::new(c.n_head, c.block_size, c.head_dim()))
+                .collect(),
+        }
+    }
+
+    // ANCHOR: forward_cached
+    /// Feeds the positions `ids`, which follow the `cache.len()` already fed, and returns the
+    /// logits of the last of them: [vocab_size]. Each layer reads the keys and values of the
+    /// earlier positions from the cache instead of recomputing them.
+    pub fn forward_cached(
+        &self,
+        ids: &[u32],
+        cache: &mut Cache,
+    ) -> Result<Array1<f32>, ModelError> {
+        let past = cache.len();
+        let t = past + ids.len();
+        let (c, vocab) = (self.config.n_embd, self.config.vocab_size);
+        if ids.is_empty() {
+            return Err(ModelError::Empty { b: 1, t: 0 });
+        }
+        if t > self.config.block_size {
+            return Err(ModelError::TooLong {
+                t,
+                block_size: self.config.block_size,
+            });
+        }
+        if let Some(&id) = ids.iter().find(|&&id| id as usize >= vocab) {
+            return Err(ModelError::BadToken { id, vocab });
+        }
+        let mut x = Array2::from_shape_fn((ids.len(), c), |(i, j)| {
+            self.wte.value[[ids[i] as usize, j]] + self.wpe.value[[past + i, j]]
+        });
+        for (block, kv) in self.h.iter().zip(&mut cache.layers) {
+            x = block.forward_cached(x.view(), kv);
+        }
+        // Only the last position's prediction is needed.
+        let last = x.slice(ndarray::s![ids.len() - 1.., ..]);
+        let mut normed = Array2::zeros((1, c));
+        let (mut mean, mut rstd) = (Array1::zeros(1), Array1::zeros(1));
+        self.ln_f
+            .forward(last, normed.view_mut(), mean.view_mut(), rstd.view_mut());
+        let mut logits = Array2::zeros((1, vocab));
+        matmul(normed.view(), self.wte.value.t(), logits.view_mut(), false);
+        Ok(logits.row(0).to_owned())
+    }
+    // ANCHOR_END: forward_cached
 }
 
 impl Params for GPT {

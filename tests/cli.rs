@@ -281,3 +281,103 @@ fn eval_errors() {
         "fewer than one window",
     );
 }
+
+#[test]
+fn a_short_training_run_and_its_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let common = [
+        "--preset",
+        "nano",
+        "--batch",
+        "2",
+        "--seq",
+        "32",
+        "--eval-every",
+        "2",
+        "--sample-tokens",
+        "5",
+    ];
+    let mut args = vec!["train", "--steps", "3", "--out", out_s, "--json"];
+    args.extend(common);
+    let o = gpt2(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let steps: Vec<&serde_json::Value> = lines.iter().filter(|v| v.get("loss").is_some()).collect();
+    assert_eq!(steps.len(), 3);
+    for (k, s) in steps.iter().enumerate() {
+        assert_eq!(s["step"], k);
+        for key in ["lr", "grad_norm", "tokens_per_s"] {
+            assert!(s[key].as_f64().unwrap() > 0.0, "{key}: {s}");
+        }
+    }
+    assert!(lines.iter().any(|v| v.get("val_loss").is_some()));
+    assert!(lines.iter().any(|v| v.get("sample").is_some()));
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "optimizer.safetensors",
+        "trainer.json",
+        "log.jsonl",
+        "loss.svg",
+    ] {
+        assert!(out.join(file).exists(), "{file}");
+    }
+    // The checkpoint is a model `gpt2 eval` reads.
+    let o = gpt2(&["eval", "--model", out_s, "--seq", "32", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Resuming continues at step 3 and extends the log.
+    let o = gpt2(&[
+        "train",
+        "--resume",
+        out_s,
+        "--steps",
+        "5",
+        "--json",
+        "--sample-tokens",
+        "0",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first = stdout(&o)
+        .lines()
+        .next()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap());
+    assert_eq!(first.unwrap()["step"], 3);
+    let log = std::fs::read_to_string(out.join("log.jsonl")).unwrap();
+    assert_eq!(log.lines().filter(|l| l.contains("\"loss\"")).count(), 5);
+}
+
+#[test]
+fn training_settings_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    let out_s = out.to_str().unwrap();
+    assert_clean_error(
+        &gpt2(&["train", "--preset", "nano", "--seq", "65", "--out", out_s]),
+        "--seq 65",
+    );
+    assert_clean_error(
+        &gpt2(&["train", "--schedule", "linear", "--out", out_s]),
+        "--schedule",
+    );
+    assert_clean_error(
+        &gpt2(&["train", "--preset", "nano", "--n-head", "3", "--out", out_s]),
+        "divisible",
+    );
+    assert_clean_error(&gpt2(&["train", "--resume", out_s]), "trainer.json");
+    assert_clean_error(
+        &gpt2(&["train", "--resume", out_s, "--lr", "1"]),
+        "remove --lr",
+    );
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    assert_clean_error(
+        &gpt2(&["train", "--data", empty.to_str().unwrap(), "--out", out_s]),
+        "is empty",
+    );
+}

@@ -3,6 +3,7 @@
 #[cfg(feature = "hub")]
 pub mod download;
 pub mod eval;
+pub mod generate;
 pub mod info;
 pub mod tokenize;
 pub mod train;

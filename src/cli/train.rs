@@ -21,7 +21,7 @@ pub const DEFAULT_OUT: &str = "runs/shakespeare";
 /// Train a GPT-2 on a text file (by default a small one on tiny Shakespeare)
 ///
 /// With no arguments, trains the `shakespeare` preset (4 layers of width 128, 7.2M parameters)
-/// on the bundled tiny Shakespeare for 1,000 steps of 8 sequences of 128 tokens, keeping the
+/// on the bundled tiny Shakespeare for 800 steps of 8 sequences of 128 tokens, keeping the
 /// last 10% of the text for validation. Writes to --out a checkpoint (config.json and
 /// model.safetensors, loadable by `gpt2 eval`, `gpt2 generate` and Hugging Face
 /// transformers), the optimizer state for --resume, a JSON-lines log (log.jsonl) and the loss
@@ -60,7 +60,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "gpt2|FILE")]
     tokenizer: Option<String>,
 
-    /// Number of optimizer steps [default: 1000]
+    /// Number of optimizer steps [default: 800]
     #[arg(long, value_name = "N")]
     steps: Option<usize>,
 
@@ -108,11 +108,11 @@ pub struct TrainArgs {
     #[arg(long, value_name = "F")]
     val_fraction: Option<f64>,
 
-    /// Measure the validation loss every N steps, and at the end [default: 250]
+    /// Measure the validation loss every N steps, and at the end [default: 200]
     #[arg(long, value_name = "N")]
     eval_every: Option<usize>,
 
-    /// Save a checkpoint every N steps, and at the end [default: 500]
+    /// Save a checkpoint every N steps, and at the end [default: 400]
     #[arg(long, value_name = "N")]
     checkpoint_every: Option<usize>,
 
@@ -316,7 +316,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             );
         }
         let tokens_per_s = s.tokens as f64 / tick.elapsed().as_secs_f64();
-        let line = json!({"step": s.step, "loss": s.loss, "lr": s.lr, "grad_norm": s.grad_norm, "tokens_per_s": tokens_per_s});
+        let elapsed_s = start.elapsed().as_secs_f64();
+        let line = json!({"step": s.step, "loss": s.loss, "lr": s.lr, "grad_norm": s.grad_norm, "tokens_per_s": tokens_per_s, "elapsed_s": elapsed_s});
         log.write(&line, args.json)?;
         log.train.push((s.step, s.loss));
         bar.set_position(trainer.step as u64);
@@ -324,7 +325,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let done = trainer.step == c.steps;
         let evaluate = (c.eval_every > 0 && trainer.step % c.eval_every == 0) || done;
         if evaluate && let Some(val) = trainer.val_loss()? {
-            log.write(&json!({"step": s.step, "val_loss": val}), args.json)?;
+            let elapsed_s = start.elapsed().as_secs_f64();
+            log.write(
+                &json!({"step": s.step, "val_loss": val, "elapsed_s": elapsed_s}),
+                args.json,
+            )?;
             log.val.push((s.step, val));
             last_val = Some(val);
             let report = format!(

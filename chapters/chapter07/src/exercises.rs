@@ -1,0 +1,1 @@
+//! Solutions to the exercises at the end of chapter 7.

@@ -1,0 +1,10 @@
+//! Chapter 7: generation. The next-token distribution under different sampling settings, drawn
+//! as bar charts, and the chapter's exercises.
+
+pub mod distribution;
+pub mod exercises;
+
+// The chapter's markdown: its self-contained Rust blocks run as doctests of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../../book/ch07-generation.md")]
+mod chapter_text {}

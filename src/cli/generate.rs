@@ -1,0 +1,199 @@
+//! `gpt2 generate`: continue a prompt, streaming the text as it is produced.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use gpt2::generate::{Sampling, generate};
+use gpt2::rng::Rng;
+use gpt2::tokenizer::Utf8Stream;
+use gpt2::{GPT, Tokenizer};
+use serde_json::json;
+
+/// Generate text: continue a prompt with a trained model
+///
+/// Plain output streams the generated text to stdout as it is produced (characters split
+/// across tokens come out whole); everything else goes to stderr. The model reads at most its
+/// block size of tokens: a longer context keeps its last block-size tokens. Generation stops
+/// after --max-new-tokens, or at <|endoftext|>.
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// A checkpoint directory [default: runs/shakespeare, which `gpt2 train` writes]
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+
+    /// The text to continue
+    #[arg(long, default_value = "\n")]
+    prompt: String,
+
+    /// How many tokens to generate at most
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    max_new_tokens: usize,
+
+    /// Divide the logits by T: below 1 is more conservative, above 1 more adventurous; 0 = greedy
+    #[arg(long, value_name = "T", default_value_t = 0.8)]
+    temperature: f32,
+
+    /// Sample among the K most likely tokens only (0 = all)
+    #[arg(long, value_name = "K", default_value_t = 40)]
+    top_k: usize,
+
+    /// Sample among the most likely tokens that together reach probability P (1 = all)
+    #[arg(long, value_name = "P", default_value_t = 1.0)]
+    top_p: f32,
+
+    /// Seed of the sampling: the same seed gives the same text
+    #[arg(long, default_value_t = 1337)]
+    seed: u64,
+
+    /// How many samples to draw for the prompt
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    num_samples: usize,
+
+    /// `gpt2`, or the tokenizer file the model was trained with
+    #[arg(long, value_name = "gpt2|FILE", default_value = "gpt2")]
+    tokenizer: String,
+
+    /// Print {"prompt_ids": [...], "samples": [{"ids": [...], "text": ".."}]} on stdout
+    #[arg(long, conflicts_with = "interactive")]
+    json: bool,
+
+    /// Read prompts from standard input, one per line, keeping the model loaded
+    #[arg(long)]
+    interactive: bool,
+}
+
+pub fn run(args: GenerateArgs) -> Result<()> {
+    let dir = match &args.model {
+        Some(dir) => dir.clone(),
+        None => {
+            let dir = PathBuf::from(super::train::DEFAULT_OUT);
+            if !dir.join(gpt2::checkpoint::CONFIG_FILE).exists() {
+                bail!(
+                    "no --model given and no checkpoint in {}: train one with `gpt2 train`, or pass --model DIR",
+                    dir.display()
+                );
+            }
+            eprintln!(
+                "using the checkpoint in {} (written by `gpt2 train`)",
+                dir.display()
+            );
+            dir
+        }
+    };
+    if !(args.temperature >= 0.0 && args.temperature.is_finite()) {
+        bail!("--temperature must be 0 or more, not {}", args.temperature);
+    }
+    if !(args.top_p > 0.0 && args.top_p <= 1.0) {
+        bail!("--top-p must be in (0, 1], not {}", args.top_p);
+    }
+    let model = GPT::load(&dir)?;
+    let tok = super::load_tokenizer(&args.tokenizer)?;
+    let sampling = Sampling {
+        temperature: args.temperature,
+        top_k: args.top_k,
+        top_p: args.top_p,
+    };
+    let mut rng = Rng::new(args.seed);
+    if args.interactive {
+        let stdin = std::io::stdin();
+        eprint!("> ");
+        for line in stdin.lock().lines() {
+            let line = line.context("cannot read standard input")?;
+            stream(&model, &tok, &line, &args, &sampling, &mut rng)?;
+            eprint!("\n> ");
+        }
+        eprintln!();
+        return Ok(());
+    }
+    if args.json {
+        let prompt_ids = tok.encode(&args.prompt);
+        let mut samples = Vec::new();
+        for _ in 0..args.num_samples {
+            let ids = run_one(
+                &model,
+                &tok,
+                &prompt_ids,
+                &args,
+                &sampling,
+                &mut rng,
+                |_| {},
+            )?;
+            samples.push(json!({"ids": ids, "text": tok.decode(&ids)?}));
+        }
+        println!("{}", json!({"prompt_ids": prompt_ids, "samples": samples}));
+        return Ok(());
+    }
+    for k in 0..args.num_samples {
+        if args.num_samples > 1 {
+            eprintln!("--- sample {} ---", k + 1);
+        }
+        stream(&model, &tok, &args.prompt, &args, &sampling, &mut rng)?;
+        println!();
+    }
+    Ok(())
+}
+
+/// Generates for one prompt, printing the prompt and then each complete character as it comes.
+fn stream(
+    model: &GPT,
+    tok: &Tokenizer,
+    prompt: &str,
+    args: &GenerateArgs,
+    s: &Sampling,
+    rng: &mut Rng,
+) -> Result<()> {
+    let prompt_ids = tok.encode(prompt);
+    let mut out = std::io::stdout();
+    write!(out, "{prompt}")?;
+    out.flush()?;
+    let mut utf8 = Utf8Stream::new();
+    let mut failed = None;
+    run_one(model, tok, &prompt_ids, args, s, rng, |id| {
+        if failed.is_some() {
+            return;
+        }
+        let bytes = tok.token_bytes(id).unwrap_or_default();
+        let text = utf8.push(bytes);
+        if let Err(e) = write!(out, "{text}").and_then(|_| out.flush()) {
+            failed = Some(e);
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    write!(out, "{}", utf8.finish())?;
+    out.flush()?;
+    Ok(())
+}
+
+fn run_one(
+    model: &GPT,
+    tok: &Tokenizer,
+    prompt_ids: &[u32],
+    args: &GenerateArgs,
+    s: &Sampling,
+    rng: &mut Rng,
+    on_token: impl FnMut(u32),
+) -> Result<Vec<u32>> {
+    if prompt_ids.is_empty() {
+        bail!("the prompt is empty: give some text to continue with --prompt");
+    }
+    let vocab = model.config.vocab_size;
+    if let Some(id) = prompt_ids.iter().find(|&&id| id as usize >= vocab) {
+        bail!(
+            "the prompt encodes to token id {id}, outside the model's vocabulary of {vocab}: give the model's tokenizer with --tokenizer FILE"
+        );
+    }
+    let stop = (tok.eot() as usize) < vocab;
+    Ok(generate(
+        model,
+        prompt_ids,
+        args.max_new_tokens,
+        s,
+        stop.then_some(tok.eot()),
+        rng,
+        on_token,
+    )?)
+}
