@@ -28,39 +28,55 @@ impl Default for Sampling {
 }
 
 // ANCHOR: pick
-/// Draws a token id from `logits` (one position's, [vocab]) under `s`.
-pub fn pick(logits: &[f32], s: &Sampling, rng: &mut Rng) -> u32 {
-    let argmax =
-        || (0..logits.len()).max_by(|&a, &b| logits[a].total_cmp(&logits[b]).then(b.cmp(&a)));
+/// The tokens `pick` may draw from `logits` (one position's, [vocab]) under `s`, most likely
+/// first (ties: lower id first), with their probabilities, which sum to 1. Greedy decoding
+/// (temperature 0, or top-k 1) leaves the single most likely token.
+pub fn distribution(logits: &[f32], s: &Sampling) -> Vec<(u32, f64)> {
     if s.temperature <= 0.0 || s.top_k == 1 {
-        return argmax().unwrap_or(0) as u32;
+        // The first of the largest logits, without sorting the vocabulary.
+        let best = (0..logits.len()).fold(0, |b, i| if logits[i] > logits[b] { i } else { b });
+        return vec![(best as u32, 1.0)];
     }
-    // Candidates from most to least likely (ties: lower id first).
     let mut order: Vec<usize> = (0..logits.len()).collect();
     order.sort_unstable_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
     if s.top_k > 0 {
         order.truncate(s.top_k);
     }
+    // softmax(logits / temperature) over the candidates, shifted by the largest for stability.
     let max = logits[order[0]];
     let mut probs: Vec<f64> = order
         .iter()
         .map(|&i| (((logits[i] - max) / s.temperature) as f64).exp())
         .collect();
-    let total: f64 = probs.iter().sum();
-    probs.iter_mut().for_each(|p| *p /= total);
     if s.top_p < 1.0 {
         // The nucleus: the shortest prefix whose probability reaches top_p.
+        let total: f64 = probs.iter().sum();
         let mut mass = 0.0;
         let keep = probs
             .iter()
             .position(|&p| {
-                mass += p;
+                mass += p / total;
                 mass >= s.top_p as f64
             })
             .map_or(probs.len(), |i| i + 1);
         probs.truncate(keep);
     }
-    order[rng.weighted(&probs)] as u32
+    let total: f64 = probs.iter().sum();
+    order
+        .iter()
+        .zip(probs)
+        .map(|(&i, p)| (i as u32, p / total))
+        .collect()
+}
+
+/// Draws a token id from `logits` under `s`.
+pub fn pick(logits: &[f32], s: &Sampling, rng: &mut Rng) -> u32 {
+    let candidates = distribution(logits, s);
+    if candidates.len() == 1 {
+        return candidates[0].0;
+    }
+    let weights: Vec<f64> = candidates.iter().map(|c| c.1).collect();
+    candidates[rng.weighted(&weights)].0
 }
 // ANCHOR_END: pick
 

@@ -4,7 +4,7 @@
 //! them and splits large products over rayon's threads. It reads matrices with any strides, so a
 //! transpose is just a view (`w.t()`), never a copy.
 
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
 /// Products smaller than this many multiply-adds run on the calling thread: splitting them
 /// costs more than it saves.
@@ -25,6 +25,10 @@ pub fn matmul(a: ArrayView2<f32>, b: ArrayView2<f32>, mut c: ArrayViewMut2<f32>,
         if !accumulate {
             c.fill(0.0);
         }
+        return;
+    }
+    // One row (generating a token): a matrix-vector product, bound by memory, not arithmetic.
+    if m == 1 && matvec(a.row(0), b, c.row_mut(0), accumulate) {
         return;
     }
     // Inside a rayon task (attention runs one per sequence) the threads are busy already.
@@ -64,6 +68,71 @@ pub fn matmul(a: ArrayView2<f32>, b: ArrayView2<f32>, mut c: ArrayViewMut2<f32>,
     }
 }
 // ANCHOR_END: matmul
+
+// ANCHOR: matvec
+/// y = x·w (or y += x·w): x: [k], w: [k, n], y: [n], split over threads by output columns.
+/// Returns false, doing nothing, when w's layout is neither row- nor column-contiguous.
+fn matvec(
+    x: ArrayView1<f32>,
+    w: ArrayView2<f32>,
+    mut y: ArrayViewMut1<f32>,
+    accumulate: bool,
+) -> bool {
+    use rayon::prelude::*;
+    const CHUNK: usize = 512;
+    let (k, n) = w.dim();
+    let (Some(x), Some(y)) = (x.as_slice(), y.as_slice_mut()) else {
+        return false;
+    };
+    if !accumulate {
+        y.fill(0.0);
+    }
+    let (rs, cs) = (w.strides()[0], w.strides()[1]);
+    if cs == 1 && rs >= n as isize {
+        // Rows of w are contiguous: y += Σ_i x[i] · w[i, ..], one axpy per row. Each thread
+        // takes a block of rows and streams through them in order, into its own partial sum.
+        let base = w.as_ptr() as usize;
+        let blocks = rayon::current_num_threads().clamp(1, k.div_ceil(64));
+        let rows_per = k.div_ceil(blocks);
+        let partials: Vec<Vec<f32>> = (0..blocks)
+            .into_par_iter()
+            .map(|blk| {
+                let mut acc = vec![0.0f32; n];
+                let rows = blk * rows_per..((blk + 1) * rows_per).min(k);
+                for (i, &xi) in rows.clone().zip(&x[rows]) {
+                    // SAFETY: row i of w, n floats from its start, lies inside the view.
+                    let row = unsafe {
+                        std::slice::from_raw_parts((base as *const f32).offset(i as isize * rs), n)
+                    };
+                    axpy(xi, row, &mut acc);
+                }
+                acc
+            })
+            .collect();
+        for p in &partials {
+            axpy(1.0, p, y);
+        }
+        true
+    } else if rs == 1 && cs >= k as isize {
+        // Columns of w are contiguous (w is a transposed row-major matrix, like wteᵀ):
+        // y[j] = x · w[.., j], one dot product per column.
+        let base = w.as_ptr() as usize;
+        y.par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
+            for (jj, o) in out.iter_mut().enumerate() {
+                let j = c * CHUNK + jj;
+                // SAFETY: column j of w is k contiguous floats inside the view.
+                let col = unsafe {
+                    std::slice::from_raw_parts((base as *const f32).offset(j as isize * cs), k)
+                };
+                *o += dot(x, col);
+            }
+        });
+        true
+    } else {
+        false
+    }
+}
+// ANCHOR_END: matvec
 
 #[cfg(test)]
 mod tests {
@@ -107,6 +176,22 @@ mod tests {
         let (max, sum) = max_and_exp_sum(&xs);
         let exact: f64 = xs.iter().map(|&x| ((x - max) as f64).exp()).sum();
         assert!(((sum as f64) - exact).abs() / exact < 1e-6);
+    }
+
+    #[test]
+    fn one_row_takes_the_matrix_vector_path() {
+        let x = Array2::from_shape_fn((1, 300), |(_, j)| (j % 7) as f32 - 3.0);
+        let w = Array2::from_shape_fn((300, 1100), |(i, j)| ((i * 3 + j) % 5) as f32 * 0.5);
+        let wt = w.t().to_owned();
+        for accumulate in [false, true] {
+            let start = Array2::from_elem((1, 1100), 1.0f32);
+            let expected = naive(x.view(), w.view()) + if accumulate { 1.0 } else { 0.0 };
+            let (mut y1, mut y2) = (start.clone(), start);
+            matmul(x.view(), w.view(), y1.view_mut(), accumulate);
+            matmul(x.view(), wt.t(), y2.view_mut(), accumulate);
+            assert_eq!(y1, expected);
+            assert_eq!(y2, expected);
+        }
     }
 
     #[test]
@@ -176,6 +261,31 @@ macro_rules! simd_dispatch {
             generic($($arg),*)
         }
     };
+}
+
+simd_dispatch! {
+    /// y += a · x
+    fn axpy(a: f32, x: &[f32], y: &mut [f32]) -> () {
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y += a * x;
+        }
+    }
+}
+
+simd_dispatch! {
+    /// a · b, with 16 partial sums so that the loop vectorizes.
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        const LANES: usize = 16;
+        let mut s = [0.0f32; LANES];
+        let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+        let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+        for (x, y) in ca.zip(cb) {
+            for i in 0..LANES {
+                s[i] += x[i] * y[i];
+            }
+        }
+        s.iter().sum::<f32>() + tail
+    }
 }
 
 simd_dispatch! {

@@ -7,6 +7,7 @@
 //! (chapter 4: the Transformer block).
 
 pub mod attention;
+pub mod bench;
 pub mod block;
 pub mod checkpoint;
 pub mod config;

@@ -26,6 +26,7 @@ enum Command {
     Generate(cli::generate::GenerateArgs),
     Info(cli::info::InfoArgs),
     Eval(cli::eval::EvalArgs),
+    Bench(cli::bench::BenchArgs),
     #[cfg(feature = "hub")]
     Download(cli::download::DownloadArgs),
     Tokenize(cli::tokenize::TokenizeArgs),
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => cli::generate::run(args),
         Command::Info(args) => cli::info::run(args),
         Command::Eval(args) => cli::eval::run(args),
+        Command::Bench(args) => cli::bench::run(args),
         #[cfg(feature = "hub")]
         Command::Download(args) => cli::download::run(args),
         Command::Tokenize(args) => cli::tokenize::run(args),

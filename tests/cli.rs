@@ -381,3 +381,103 @@ fn training_settings_are_checked() {
         "is empty",
     );
 }
+
+#[test]
+fn generate_greedy_json_matches_the_reference() {
+    // The reference model's vocabulary is 512, so prompt with text GPT-2 encodes below 512.
+    let o = gpt2(&[
+        "generate",
+        "--model",
+        TINY,
+        "--prompt",
+        " the",
+        "--temperature",
+        "0",
+        "--max-new-tokens",
+        "5",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["prompt_ids"], serde_json::json!([262]));
+    let sample = &v["samples"][0];
+    assert_eq!(sample["ids"].as_array().unwrap().len(), 5);
+    assert!(sample["text"].is_string());
+}
+
+#[test]
+fn generate_streams_and_is_reproducible() {
+    let run = |seed: &str| {
+        let o = gpt2(&[
+            "generate",
+            "--model",
+            TINY,
+            "--prompt",
+            " the",
+            "--seed",
+            seed,
+            "--max-new-tokens",
+            "12",
+            "--top-k",
+            "0",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let (a, b, c) = (run("1"), run("1"), run("2"));
+    assert!(a.starts_with(" the"), "{a}");
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    let two = gpt2(&[
+        "generate",
+        "--model",
+        TINY,
+        "--prompt",
+        " the",
+        "--num-samples",
+        "2",
+        "--json",
+        "--max-new-tokens",
+        "3",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&two)).unwrap();
+    assert_eq!(v["samples"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn generate_interactive_reads_prompts_line_by_line() {
+    let o = gpt2_stdin(
+        &[
+            "generate",
+            "--model",
+            TINY,
+            "--interactive",
+            "--max-new-tokens",
+            "3",
+        ],
+        b" the\n in\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with(" the") && out.contains(" in"), "{out}");
+}
+
+#[test]
+fn generate_errors() {
+    assert_clean_error(
+        &gpt2(&["generate", "--model", TINY, "--prompt", "Hello"]),
+        "outside the model's vocabulary",
+    );
+    assert_clean_error(
+        &gpt2(&["generate", "--model", TINY, "--prompt", ""]),
+        "the prompt is empty",
+    );
+    assert_clean_error(
+        &gpt2(&["generate", "--model", TINY, "--top-p", "0"]),
+        "--top-p",
+    );
+    assert_clean_error(
+        &gpt2(&["generate", "--model", "no/such/model"]),
+        "no/such/model",
+    );
+}

@@ -1,5 +1,6 @@
 //! One module per subcommand; each has an `Args` struct (its flags and help) and `run`.
 
+pub mod bench;
 #[cfg(feature = "hub")]
 pub mod download;
 pub mod eval;

@@ -21,7 +21,7 @@ pub const DEFAULT_OUT: &str = "runs/shakespeare";
 /// Train a GPT-2 on a text file (by default a small one on tiny Shakespeare)
 ///
 /// With no arguments, trains the `shakespeare` preset (4 layers of width 128, 7.2M parameters)
-/// on the bundled tiny Shakespeare for 800 steps of 8 sequences of 128 tokens, keeping the
+/// on the bundled tiny Shakespeare for 1,000 steps of 8 sequences of 128 tokens, keeping the
 /// last 10% of the text for validation. Writes to --out a checkpoint (config.json and
 /// model.safetensors, loadable by `gpt2 eval`, `gpt2 generate` and Hugging Face
 /// transformers), the optimizer state for --resume, a JSON-lines log (log.jsonl) and the loss
@@ -60,7 +60,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "gpt2|FILE")]
     tokenizer: Option<String>,
 
-    /// Number of optimizer steps [default: 800]
+    /// Number of optimizer steps [default: 1000]
     #[arg(long, value_name = "N")]
     steps: Option<usize>,
 
@@ -76,7 +76,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "K")]
     grad_accum: Option<usize>,
 
-    /// Peak learning rate [default: 0.002]
+    /// Peak learning rate [default: 0.003]
     #[arg(long)]
     lr: Option<f32>,
 
@@ -112,7 +112,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N")]
     eval_every: Option<usize>,
 
-    /// Save a checkpoint every N steps, and at the end [default: 400]
+    /// Save a checkpoint every N steps, and at the end [default: 500]
     #[arg(long, value_name = "N")]
     checkpoint_every: Option<usize>,
 

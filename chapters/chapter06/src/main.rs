@@ -18,8 +18,8 @@ fn main() -> Result<()> {
     println!(
         "Two runs of {steps} steps, 4 sequences of 64 tokens each, validation on 8,192 unseen tokens.\n"
     );
-    let all = short_run(train, val, steps, every)?;
-    let sliver = short_run(&train[..2048], val, steps, every)?;
+    let (all, _) = short_run(train, val, steps, every)?;
+    let (sliver, _) = short_run(&train[..2048], val, steps, every)?;
 
     println!(
         "{:>5} | {:>22} | {:>22}",

@@ -15,8 +15,8 @@ pub struct Curve {
 
 // ANCHOR: short_run
 /// Trains a fresh `shakespeare`-shaped model for `steps` steps of 4 sequences of 64 tokens on
-/// `train`, measuring the loss on `val` every `every` steps.
-pub fn short_run(train: &[u32], val: &[u32], steps: usize, every: usize) -> Result<Curve> {
+/// `train`, measuring the loss on `val` every `every` steps. Returns the curve and the model.
+pub fn short_run(train: &[u32], val: &[u32], steps: usize, every: usize) -> Result<(Curve, GPT)> {
     let config = TrainConfig {
         batch: 4,
         seq: 64,
@@ -42,7 +42,7 @@ pub fn short_run(train: &[u32], val: &[u32], steps: usize, every: usize) -> Resu
                 .push((trainer.step, trainer.val_loss()?.unwrap_or(f32::NAN)));
         }
     }
-    Ok(curve)
+    Ok((curve, trainer.model))
 }
 // ANCHOR_END: short_run
 

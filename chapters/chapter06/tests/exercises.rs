@@ -7,7 +7,7 @@ use gpt2::{GPT, GPTConfig};
 fn adams_first_step_is_the_learning_rate() {
     for g in [1e-3, 10.0] {
         let step = first_adam_step(g, 1e-3);
-        assert!((step + 1e-3).abs() < 1e-8, "g = {g}: {step}");
+        assert!((step + 1e-3).abs() < 1e-7, "g = {g}: {step}");
     }
 }
 

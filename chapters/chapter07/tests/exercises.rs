@@ -1,0 +1,24 @@
+//! The solutions to chapter 7's exercises do what the chapter says.
+
+use chapter07::exercises::{cache_bytes, nucleus_size, penalize};
+use gpt2::GPTConfig;
+
+#[test]
+fn the_nucleus_adapts_to_the_distribution() {
+    let peaked: Vec<f32> = (0..1000).map(|i| if i == 0 { 10.0 } else { 0.0 }).collect();
+    let flat = vec![0.0f32; 1000];
+    assert_eq!(nucleus_size(&peaked, 0.9), 1);
+    assert_eq!(nucleus_size(&flat, 0.9), 900);
+}
+
+#[test]
+fn seen_tokens_become_less_likely() {
+    let mut logits = vec![2.0, -1.0, 3.0];
+    penalize(&mut logits, &[0, 1, 0], 2.0);
+    assert_eq!(logits, [1.0, -2.0, 3.0]);
+}
+
+#[test]
+fn the_cache_of_gpt2_small() {
+    assert_eq!(cache_bytes(&GPTConfig::preset("gpt2").unwrap()), 75_497_472);
+}

@@ -1,0 +1,18 @@
+//! The run and the bar charts shown in the book are what the exercise binary produces today (up
+//! to the last digits, which may differ from one CPU to another).
+
+#[test]
+fn book_shows_the_real_output_and_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = bookcheck::run(env!("CARGO_BIN_EXE_chapter07"), &[], dir.path());
+    bookcheck::assert_book_copy_approx(&printed, "runs/ch07.txt", 0.02, 2e-3);
+    let figure = dir.path().join("target/figures/ch07-distribution.svg");
+    assert!(std::fs::metadata(&figure).unwrap().len() > 1000);
+    if std::env::var_os("UPDATE_RUNS").is_some() {
+        std::fs::copy(
+            &figure,
+            bookcheck::root().join("book/figures/ch07-distribution.svg"),
+        )
+        .unwrap();
+    }
+}

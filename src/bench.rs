@@ -1,0 +1,105 @@
+//! Measurements of speed and memory: training steps, generated tokens, matrix multiplies.
+
+use std::time::Instant;
+
+use ndarray::Array2;
+
+use crate::config::GPTConfig;
+use crate::generate::{Sampling, generate};
+use crate::kernels::matmul;
+use crate::model::{GPT, ModelError};
+use crate::optim::{AdamW, AdamWConfig, clip_grad_norm};
+use crate::rng::Rng;
+
+/// How fast a training step runs.
+#[derive(Debug, Clone, Copy)]
+pub struct StepTiming {
+    /// Median seconds per step (forward, backward, clipping, AdamW).
+    pub seconds: f64,
+    pub tokens_per_s: f64,
+    /// Model FLOPs per second (chapter 1's count), in GFLOP/s.
+    pub gflops: f64,
+}
+
+// ANCHOR: train_step
+/// Times `steps` training steps (after one warm-up step) of a fresh model of `config` on random
+/// tokens, B sequences of T.
+pub fn train_step(
+    config: GPTConfig,
+    b: usize,
+    t: usize,
+    steps: usize,
+) -> Result<StepTiming, ModelError> {
+    let mut model = GPT::new(config, 0);
+    let mut opt = AdamW::new(&mut model, AdamWConfig::default());
+    let mut rng = Rng::new(1);
+    let mut random = |_| rng.below(config.vocab_size as u64) as u32;
+    let x = Array2::from_shape_fn((b, t), &mut random);
+    let y = Array2::from_shape_fn((b, t), &mut random);
+    let mut times = Vec::new();
+    for step in 0..=steps {
+        let start = Instant::now();
+        crate::layers::Params::zero_grad(&mut model);
+        model.forward_train(x.view(), y.view())?;
+        model.backward()?;
+        clip_grad_norm(&mut model, 1.0);
+        opt.step(&mut model, 1e-4);
+        if step > 0 {
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let seconds = times[times.len() / 2];
+    Ok(StepTiming {
+        seconds,
+        tokens_per_s: (b * t) as f64 / seconds,
+        gflops: config.train_flops_per_step(b, t) / seconds / 1e9,
+    })
+}
+// ANCHOR_END: train_step
+
+/// Tokens per second generating `new` tokens greedily, with the KV cache, after an 8-token prompt.
+pub fn generation(config: GPTConfig, new: usize) -> Result<f64, ModelError> {
+    let model = GPT::new(config, 0);
+    let prompt: Vec<u32> = (0..8).map(|i| i * 1000 + 17).collect();
+    let greedy = Sampling {
+        temperature: 0.0,
+        ..Sampling::default()
+    };
+    let start = Instant::now();
+    let out = generate(
+        &model,
+        &prompt,
+        new,
+        &greedy,
+        None,
+        &mut Rng::new(0),
+        |_| {},
+    )?;
+    Ok(out.len() as f64 / start.elapsed().as_secs_f64())
+}
+
+/// GFLOP/s of the matrix multiply for [m, k]·[k, n], the median of `reps` runs.
+pub fn matmul_gflops(m: usize, k: usize, n: usize, reps: usize) -> f64 {
+    let a = Array2::from_shape_fn((m, k), |(i, j)| ((i + j) % 7) as f32 * 0.1);
+    let b = Array2::from_shape_fn((k, n), |(i, j)| ((i * 3 + j) % 5) as f32 * 0.1);
+    let mut c = Array2::zeros((m, n));
+    matmul(a.view(), b.view(), c.view_mut(), false);
+    let mut times: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            matmul(a.view(), b.view(), c.view_mut(), false);
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    2.0 * (m * k * n) as f64 / times[times.len() / 2] / 1e9
+}
+
+/// The peak resident memory of this process so far, in bytes (Linux; None elsewhere).
+pub fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

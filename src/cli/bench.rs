@@ -1,0 +1,117 @@
+//! `gpt2 bench`: how fast this machine trains and generates, and how much memory it takes.
+
+use std::io::Write;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use gpt2::GPTConfig;
+use serde_json::json;
+
+/// Measure training and generation speed, and peak memory, on random weights
+///
+/// Times training steps (forward, backward, clipping and AdamW; the median of --steps after a
+/// warm-up) of a model of --preset on random tokens, then the matrix multiply at the shapes of
+/// its largest layer, then greedy generation with the KV cache. Nothing is read or written.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// The model's shape: gpt2, gpt2-medium, gpt2-large, gpt2-xl, shakespeare, nano
+    #[arg(long, value_name = "NAME", default_value = "shakespeare")]
+    preset: String,
+
+    /// Sequences per training step
+    #[arg(long, value_name = "B", default_value_t = 8)]
+    batch: usize,
+
+    /// Tokens per sequence [default: 128, or the block size if smaller]
+    #[arg(long, value_name = "T")]
+    seq: Option<usize>,
+
+    /// Timed training steps (0 = skip training)
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    steps: usize,
+
+    /// Tokens to generate (0 = skip generation)
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    generate: usize,
+
+    /// Print one JSON object on stdout
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let config = GPTConfig::preset(&args.preset)?;
+    let t = args.seq.unwrap_or(config.block_size.min(128));
+    if t == 0 || t > config.block_size || args.batch == 0 {
+        bail!(
+            "--batch must be positive and --seq within 1..={}",
+            config.block_size
+        );
+    }
+    let threads = rayon::current_num_threads();
+    let mut report =
+        json!({"preset": args.preset, "batch": args.batch, "seq": t, "threads": threads});
+    let mut err = std::io::stderr().lock();
+    if args.steps > 0 {
+        writeln!(
+            err,
+            "timing {} training steps of {} x {t} tokens...",
+            args.steps, args.batch
+        )?;
+        let s = gpt2::bench::train_step(config, args.batch, t, args.steps)?;
+        report["train"] = json!({"seconds_per_step": s.seconds, "tokens_per_s": s.tokens_per_s, "gflops": s.gflops});
+    }
+    let (n, c, v) = (args.batch * t, config.n_embd, config.vocab_size);
+    report["matmul_gflops"] = json!({
+        "lm_head": gpt2::bench::matmul_gflops(n, c, v, 3),
+        "mlp_c_fc": gpt2::bench::matmul_gflops(n, c, 4 * c, 5),
+    });
+    if args.generate > 0 {
+        writeln!(err, "generating {} tokens...", args.generate)?;
+        report["generate_tokens_per_s"] = json!(gpt2::bench::generation(config, args.generate)?);
+    }
+    report["peak_memory_bytes"] = json!(gpt2::bench::peak_memory());
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{report}")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{} ({} parameters), {threads} threads",
+        args.preset,
+        gpt2::numfmt::group_digits(config.param_count().total() as u64)
+    )?;
+    if let Some(tr) = report.get("train") {
+        writeln!(
+            out,
+            "training, B = {}, T = {t}: {:.3} s per step, {:.0} tokens/s, {:.0} GFLOP/s",
+            args.batch,
+            tr["seconds_per_step"].as_f64().unwrap_or(0.0),
+            tr["tokens_per_s"].as_f64().unwrap_or(0.0),
+            tr["gflops"].as_f64().unwrap_or(0.0)
+        )?;
+    }
+    let mm = &report["matmul_gflops"];
+    writeln!(
+        out,
+        "matrix multiply: LM head [{n}, {c}]·[{c}, {v}] {:.0} GFLOP/s, MLP [{n}, {c}]·[{c}, {}] {:.0} GFLOP/s",
+        mm["lm_head"].as_f64().unwrap_or(0.0),
+        4 * c,
+        mm["mlp_c_fc"].as_f64().unwrap_or(0.0)
+    )?;
+    if let Some(g) = report["generate_tokens_per_s"].as_f64() {
+        writeln!(
+            out,
+            "generation with the KV cache, batch 1: {g:.1} tokens/s"
+        )?;
+    }
+    if let Some(m) = report["peak_memory_bytes"].as_u64() {
+        writeln!(
+            out,
+            "peak resident memory: {:.2} GiB",
+            m as f64 / (1u64 << 30) as f64
+        )?;
+    }
+    Ok(())
+}
