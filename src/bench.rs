@@ -16,6 +16,11 @@ use crate::rng::Rng;
 pub struct StepTiming {
     /// Median seconds per step (forward, backward, clipping, AdamW).
     pub seconds: f64,
+    /// Median seconds of each phase: the forward pass with the loss, the backward pass, and
+    /// the optimizer (zeroing, clipping and AdamW).
+    pub forward: f64,
+    pub backward: f64,
+    pub optimizer: f64,
     pub tokens_per_s: f64,
     /// Model FLOPs per second (chapter 1's count), in GFLOP/s.
     pub gflops: f64,
@@ -36,46 +41,64 @@ pub fn train_step(
     let mut random = |_| rng.below(config.vocab_size as u64) as u32;
     let x = Array2::from_shape_fn((b, t), &mut random);
     let y = Array2::from_shape_fn((b, t), &mut random);
-    let mut times = Vec::new();
-    for step in 0..=steps {
-        let start = Instant::now();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (mut total, mut fwd, mut bwd, mut opt_t) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for step in 0..=steps.max(1) {
+        let t0 = Instant::now();
         crate::layers::Params::zero_grad(&mut model);
+        let t1 = Instant::now();
         model.forward_train(x.view(), y.view())?;
+        let t2 = Instant::now();
         model.backward()?;
+        let t3 = Instant::now();
         clip_grad_norm(&mut model, 1.0);
         opt.step(&mut model, 1e-4);
+        let t4 = Instant::now();
         if step > 0 {
-            times.push(start.elapsed().as_secs_f64());
+            total.push((t4 - t0).as_secs_f64());
+            fwd.push((t2 - t1).as_secs_f64());
+            bwd.push((t3 - t2).as_secs_f64());
+            opt_t.push(((t1 - t0) + (t4 - t3)).as_secs_f64());
         }
     }
-    times.sort_by(f64::total_cmp);
-    let seconds = times[times.len() / 2];
+    let seconds = median(total);
     Ok(StepTiming {
         seconds,
+        forward: median(fwd),
+        backward: median(bwd),
+        optimizer: median(opt_t),
         tokens_per_s: (b * t) as f64 / seconds,
         gflops: config.train_flops_per_step(b, t) / seconds / 1e9,
     })
 }
 // ANCHOR_END: train_step
 
-/// Tokens per second generating `new` tokens greedily, with the KV cache, after an 8-token prompt.
-pub fn generation(config: GPTConfig, new: usize) -> Result<f64, ModelError> {
-    let model = GPT::new(config, 0);
+/// Tokens per second generating `new` tokens greedily after an 8-token prompt, with the KV
+/// cache or (`cached` false) recomputing the whole context for every token.
+pub fn generation(config: GPTConfig, new: usize, cached: bool) -> Result<f64, ModelError> {
+    let mut model = GPT::new(config, 0);
     let prompt: Vec<u32> = (0..8).map(|i| i * 1000 + 17).collect();
     let greedy = Sampling {
         temperature: 0.0,
         ..Sampling::default()
     };
     let start = Instant::now();
-    let out = generate(
-        &model,
-        &prompt,
-        new,
-        &greedy,
-        None,
-        &mut Rng::new(0),
-        |_| {},
-    )?;
+    let out = if cached {
+        generate(
+            &model,
+            &prompt,
+            new,
+            &greedy,
+            None,
+            &mut Rng::new(0),
+            |_| {},
+        )?
+    } else {
+        crate::generate::generate_uncached(&mut model, &prompt, new, &greedy, &mut Rng::new(0))?
+    };
     Ok(out.len() as f64 / start.elapsed().as_secs_f64())
 }
 

@@ -1,5 +1,7 @@
 //! How the parameters learn: AdamW, global-norm gradient clipping, and learning-rate schedules.
 
+use rayon::prelude::*;
+
 use crate::layers::Params;
 
 /// AdamW's settings; the defaults are GPT-2's (and nanoGPT's).
@@ -74,18 +76,27 @@ impl AdamW {
             } else {
                 1.0
             };
-            for (((p, &g), m), v) in value
-                .iter_mut()
-                .zip(grad.iter())
-                .zip(m.iter_mut())
-                .zip(v.iter_mut())
-            {
-                *p *= decay;
-                *m = beta1 * *m + (1.0 - beta1) * g;
-                *v = beta2 * *v + (1.0 - beta2) * g * g;
-                let denom = v.sqrt() / correction2_sqrt + eps;
-                *p -= lr / correction1 * *m / denom;
-            }
+            // Every number is updated on its own, so large tensors are split across the threads.
+            const CHUNK: usize = 1 << 15;
+            value
+                .par_chunks_mut(CHUNK)
+                .zip(grad.par_chunks(CHUNK))
+                .zip(m.par_chunks_mut(CHUNK))
+                .zip(v.par_chunks_mut(CHUNK))
+                .for_each(|(((value, grad), m), v)| {
+                    for (((p, &g), m), v) in value
+                        .iter_mut()
+                        .zip(grad)
+                        .zip(m.iter_mut())
+                        .zip(v.iter_mut())
+                    {
+                        *p *= decay;
+                        *m = beta1 * *m + (1.0 - beta1) * g;
+                        *v = beta2 * *v + (1.0 - beta2) * g * g;
+                        let denom = v.sqrt() / correction2_sqrt + eps;
+                        *p -= lr / correction1 * *m / denom;
+                    }
+                });
         });
     }
     // ANCHOR_END: step

@@ -328,7 +328,22 @@ fn a_short_training_run_and_its_resume() {
         assert!(out.join(file).exists(), "{file}");
     }
     // The checkpoint is a model `gpt2 eval` reads.
-    let o = gpt2(&["eval", "--model", out_s, "--seq", "32", "--json"]);
+    let text = dir.path().join("text.txt");
+    std::fs::write(
+        &text,
+        "To be, or not to be, that is the question. ".repeat(20),
+    )
+    .unwrap();
+    let o = gpt2(&[
+        "eval",
+        "--model",
+        out_s,
+        "--data",
+        text.to_str().unwrap(),
+        "--seq",
+        "32",
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
 
     // Resuming continues at step 3 and extends the log.
@@ -479,5 +494,42 @@ fn generate_errors() {
     assert_clean_error(
         &gpt2(&["generate", "--model", "no/such/model"]),
         "no/such/model",
+    );
+}
+
+#[test]
+fn bench_reports_speed_and_memory() {
+    let o = gpt2(&[
+        "bench",
+        "--preset",
+        "nano",
+        "--batch",
+        "2",
+        "--seq",
+        "16",
+        "--steps",
+        "1",
+        "--generate",
+        "4",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    for key in [
+        "seconds_per_step",
+        "forward_s",
+        "backward_s",
+        "optimizer_s",
+        "tokens_per_s",
+        "gflops",
+        "fraction_of_matmul_peak",
+    ] {
+        assert!(v["train"][key].as_f64().unwrap() > 0.0, "{key}: {v}");
+    }
+    assert!(v["generate_tokens_per_s"].as_f64().unwrap() > 0.0);
+    assert!(v["generate_uncached_tokens_per_s"].as_f64().unwrap() > 0.0);
+    assert_clean_error(
+        &gpt2(&["bench", "--preset", "nano", "--seq", "100"]),
+        "--seq",
     );
 }
