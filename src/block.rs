@@ -220,20 +220,13 @@ impl Block {
     /// The block on new positions only, with the attention's keys and values of earlier
     /// positions taken from (and the new ones added to) `kv`. x: [T_new, C] -> [T_new, C]
     pub fn forward_cached(&self, x: ArrayView2<f32>, kv: &mut KvCache) -> Array2<f32> {
-        let n = x.nrows();
-        let norm = |ln: &LayerNorm, x: ArrayView2<f32>| {
-            let mut y = Array2::zeros(x.raw_dim());
-            let (mut mean, mut rstd) = (Array1::zeros(n), Array1::zeros(n));
-            ln.forward(x, y.view_mut(), mean.view_mut(), rstd.view_mut());
-            y
-        };
         let mut r = Array2::zeros(x.raw_dim());
         self.attn
-            .forward_cached(norm(&self.ln_1, x).view(), kv, r.view_mut());
+            .forward_cached(self.ln_1.apply(x).view(), kv, r.view_mut());
         r += &x;
         let mut out = Array2::zeros(x.raw_dim());
         self.mlp.forward(
-            norm(&self.ln_2, r.view()).view(),
+            self.ln_2.apply(r.view()).view(),
             &mut MlpCache::default(),
             out.view_mut(),
         );

@@ -7,7 +7,8 @@
 //! respect to its input.
 
 use ndarray::{
-    Array, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Dimension, Ix1, Ix2, Zip,
+    Array, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Dimension,
+    Ix1, Ix2, Zip,
 };
 
 use crate::checkpoint::{CheckpointError, Tensors};
@@ -217,6 +218,15 @@ impl LayerNorm {
 // ANCHOR_END: layernorm
 
 impl LayerNorm {
+    /// x: [N, C] -> a new [N, C], for inference: the statistics the backward pass would need
+    /// are not kept.
+    pub fn apply(&self, x: ArrayView2<f32>) -> Array2<f32> {
+        let mut y = Array2::zeros(x.raw_dim());
+        let (mut mean, mut rstd) = (Array1::zeros(x.nrows()), Array1::zeros(x.nrows()));
+        self.forward(x, y.view_mut(), mean.view_mut(), rstd.view_mut());
+        y
+    }
+
     /// weight 1, bias 0: the identity on normalised input, as GPT-2 starts.
     pub fn new(c: usize, eps: f32) -> LayerNorm {
         LayerNorm {

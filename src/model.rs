@@ -400,10 +400,7 @@ impl GPT {
         }
         // Only the last position's prediction is needed.
         let last = x.slice(ndarray::s![ids.len() - 1.., ..]);
-        let mut normed = Array2::zeros((1, c));
-        let (mut mean, mut rstd) = (Array1::zeros(1), Array1::zeros(1));
-        self.ln_f
-            .forward(last, normed.view_mut(), mean.view_mut(), rstd.view_mut());
+        let normed = self.ln_f.apply(last);
         let mut logits = Array2::zeros((1, vocab));
         matmul(normed.view(), self.wte.value.t(), logits.view_mut(), false);
         Ok(logits.row(0).to_owned())

@@ -3,7 +3,7 @@
 use gpt2::attention::AttentionCache;
 use gpt2::block::{Block, BlockCache, MlpCache};
 use gpt2::rng::Rng;
-use ndarray::{Array1, Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2};
 
 /// Where a block puts its LayerNorms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,12 +39,6 @@ pub fn apply(
             .forward(x, &mut MlpCache::default(), out.view_mut());
         out
     };
-    let norm = |ln: &gpt2::layers::LayerNorm, x: ArrayView2<f32>| {
-        let mut y = Array2::zeros(x.raw_dim());
-        let (mut mean, mut rstd) = (Array1::zeros(x.nrows()), Array1::zeros(x.nrows()));
-        ln.forward(x, y.view_mut(), mean.view_mut(), rstd.view_mut());
-        y
-    };
     match how {
         Arrangement::PreLn => {
             let mut out = Array2::zeros(x.raw_dim());
@@ -52,8 +46,8 @@ pub fn apply(
             out
         }
         Arrangement::PostLn => {
-            let r = norm(&block.ln_1, (&x + &attn(x)).view());
-            norm(&block.ln_2, (&r + &mlp(r.view())).view())
+            let r = block.ln_1.apply((&x + &attn(x)).view());
+            block.ln_2.apply((&r + &mlp(r.view())).view())
         }
         Arrangement::NoLn => {
             let r = &x + &attn(x);

@@ -3,7 +3,7 @@
 use gpt2::block::BlockCache;
 use gpt2::kernels::matmul;
 use gpt2::{GPT, GPTConfig};
-use ndarray::{Array1, Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2};
 
 // ANCHOR: initial_loss
 /// Exercise 1: the loss of a freshly initialised model on a batch of `ids` and `targets`.
@@ -30,11 +30,7 @@ pub fn logit_lens(model: &GPT, ids: &[u32]) -> Vec<u32> {
     });
     let read = |x: &Array2<f32>| -> u32 {
         let last = x.slice(ndarray::s![t - 1..t, ..]);
-        let mut normed = Array2::zeros((1, c));
-        let (mut mean, mut rstd) = (Array1::zeros(1), Array1::zeros(1));
-        model
-            .ln_f
-            .forward(last, normed.view_mut(), mean.view_mut(), rstd.view_mut());
+        let normed = model.ln_f.apply(last);
         let mut logits = Array2::zeros((1, model.config.vocab_size));
         matmul(normed.view(), model.wte.value.t(), logits.view_mut(), false);
         let row = logits.row(0);
