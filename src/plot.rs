@@ -47,17 +47,11 @@ pub fn loss_curve(
         faint.stroke_width(1),
     ))?;
     // An exponential moving average shows the trend through the noise of single batches.
-    let mut ema = None;
-    let smooth: Vec<(usize, f32)> = train
-        .iter()
-        .map(|&(s, l)| {
-            let e = ema.map_or(l, |e: f32| 0.95 * e + 0.05 * l);
-            ema = Some(e);
-            (s, e)
-        })
-        .collect();
     chart
-        .draw_series(LineSeries::new(smooth, BLUE.stroke_width(2)))?
+        .draw_series(LineSeries::new(
+            moving_average(train, 0.05),
+            BLUE.stroke_width(2),
+        ))?
         .label("training (moving average)")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
     chart
@@ -73,4 +67,18 @@ pub fn loss_curve(
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+/// The exponential moving average of a curve: each point moves `weight` of the way from the
+/// previous average to its own value.
+pub fn moving_average(points: &[(usize, f32)], weight: f32) -> Vec<(usize, f32)> {
+    let mut average = None;
+    points
+        .iter()
+        .map(|&(step, value)| {
+            let a = average.map_or(value, |a: f32| (1.0 - weight) * a + weight * value);
+            average = Some(a);
+            (step, a)
+        })
+        .collect()
 }

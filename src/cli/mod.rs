@@ -20,10 +20,7 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 /// `gpt2` for GPT-2's own tokenizer, otherwise the path of a trained tokenizer file.
 pub fn load_tokenizer(spec: &str) -> anyhow::Result<gpt2::Tokenizer> {
-    Ok(match spec {
-        "gpt2" => gpt2::Tokenizer::gpt2()?,
-        path => gpt2::Tokenizer::load(std::path::Path::new(path))?,
-    })
+    Ok(gpt2::Tokenizer::from_spec(spec)?)
 }
 
 /// A progress bar on stderr, drawn only when stderr is a terminal.

@@ -43,6 +43,14 @@ impl Tokenizer {
         })
     }
 
+    /// `gpt2` for GPT-2's own tokenizer, otherwise the path of a tokenizer file.
+    pub fn from_spec(spec: &str) -> Result<Tokenizer, TokenizerError> {
+        match spec {
+            "gpt2" => Tokenizer::gpt2(),
+            path => Tokenizer::load(Path::new(path)),
+        }
+    }
+
     /// Reads a tokenizer file written by [`Tokenizer::save`].
     pub fn load(path: &Path) -> Result<Tokenizer, TokenizerError> {
         let shown = path.display().to_string();

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Parser;
+use gpt2::generate::{Sampling, distribution};
 use gpt2::layers::Params;
 use gpt2::numfmt::group_digits;
 use gpt2::{GPT, GPTConfig, Tokenizer};
@@ -55,10 +56,7 @@ fn run(args: Args) -> Result<()> {
         group_digits(visited as u64)
     );
 
-    let tok = match args.tokenizer.as_str() {
-        "gpt2" => Tokenizer::gpt2()?,
-        path => Tokenizer::load(path.as_ref())?,
-    };
+    let tok = Tokenizer::from_spec(&args.tokenizer)?;
     let mut ids = tok.encode(&args.prompt);
     if ids.is_empty() {
         bail!("the prompt is empty");
@@ -70,23 +68,14 @@ fn run(args: Args) -> Result<()> {
     let x = Array2::from_shape_vec((1, ids.len()), ids.clone())?;
     let (logits, _) = model.forward(x.view(), None)?;
     let last = logits.slice(ndarray::s![0, ids.len() - 1, ..]);
-    let max = last.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let exps: Vec<f64> = last.iter().map(|&l| ((l - max) as f64).exp()).collect();
-    let sum: f64 = exps.iter().sum();
-    let mut order: Vec<usize> = (0..exps.len()).collect();
-    order.sort_by(|&a, &b| exps[b].total_cmp(&exps[a]).then(a.cmp(&b)));
+    // The model's own distribution: softmax of the logits, most likely first.
+    let probs = distribution(last.as_slice().expect("contiguous"), &Sampling::default());
 
     println!("\n== The next token after {:?} ==\n", args.prompt);
     println!("{:>4} {:>8} {:>12}  token", "rank", "id", "probability");
-    for (rank, &id) in order.iter().take(5).enumerate() {
-        let text = String::from_utf8_lossy(tok.token_bytes(id as u32)?).into_owned();
-        println!(
-            "{:>4} {:>8} {:>12.6}  {:?}",
-            rank + 1,
-            id,
-            exps[id] / sum,
-            text
-        );
+    for (rank, &(id, p)) in probs.iter().take(5).enumerate() {
+        let text = String::from_utf8_lossy(tok.token_bytes(id)?).into_owned();
+        println!("{:>4} {:>8} {:>12.6}  {:?}", rank + 1, id, p, text);
     }
     println!(
         "\nA uniform guess would give each of the {} tokens {:.6}.",

@@ -75,12 +75,7 @@ pub fn plot(runs: &[(&str, &Curve, RGBColor)], path: &Path) -> Result<()> {
         .light_line_style(WHITE)
         .draw()?;
     for (name, curve, color) in runs {
-        let mut ema = None;
-        let smooth = curve.train.iter().map(|&(s, l)| {
-            let e = ema.map_or(l, |e: f32| 0.9 * e + 0.1 * l);
-            ema = Some(e);
-            (s, e)
-        });
+        let smooth = gpt2::plot::moving_average(&curve.train, 0.1);
         chart.draw_series(LineSeries::new(smooth, color.stroke_width(1)))?;
         chart
             .draw_series(LineSeries::new(
