@@ -3,6 +3,7 @@
 
 use ndarray::iter::{AxisIter, AxisIterMut};
 use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayViewMut2, Axis, Ix2, Zip, s};
+use rayon::prelude::*;
 
 use crate::kernels::matmul;
 use crate::layers::{Linear, Params, Visit, join, softmax_backward_inplace, softmax_prefix};
@@ -218,28 +219,31 @@ impl CausalSelfAttention {
         }
         cache.len = total;
         let mut y = Array2::zeros((t_new, c));
-        let mut a = Array2::zeros((t_new, total));
-        for h in 0..nh {
-            let q = qkv.slice(s![.., h * hd..(h + 1) * hd]);
-            // The new queries against every key so far: [T_new, total].
-            matmul(
-                q,
-                cache.k.slice(s![h, ..total, ..]).t(),
-                a.view_mut(),
-                false,
-            );
-            for (i, mut row) in a.rows_mut().into_iter().enumerate() {
-                row.mapv_inplace(|s| s * scale);
-                softmax_prefix(row, past + i + 1); // new position past + i sees 0..=past + i
-            }
-            let v = cache.v.slice(s![h, ..total, ..]);
-            matmul(
-                a.view(),
-                v,
-                y.slice_mut(s![.., h * hd..(h + 1) * hd]),
-                false,
-            );
-        }
+        // The heads are independent: one task each, writing its own hd columns of y.
+        y.axis_chunks_iter_mut(Axis(1), hd)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(h, mut y)| {
+                let q = qkv.slice(s![.., h * hd..(h + 1) * hd]);
+                // The new queries against every key so far: [T_new, total].
+                let mut a = Array2::zeros((t_new, total));
+                matmul(
+                    q,
+                    cache.k.slice(s![h, ..total, ..]).t(),
+                    a.view_mut(),
+                    false,
+                );
+                for (i, mut row) in a.rows_mut().into_iter().enumerate() {
+                    row.mapv_inplace(|s| s * scale);
+                    softmax_prefix(row, past + i + 1); // new position past + i sees 0..=past + i
+                }
+                matmul(
+                    a.view(),
+                    cache.v.slice(s![h, ..total, ..]),
+                    y.view_mut(),
+                    false,
+                );
+            });
         self.c_proj.forward(y.view(), out);
     }
     // ANCHOR_END: forward_cached

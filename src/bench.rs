@@ -76,28 +76,36 @@ pub fn train_step(
 }
 // ANCHOR_END: train_step
 
-/// Tokens per second generating `new` tokens greedily after an 8-token prompt, with the KV
-/// cache or (`cached` false) recomputing the whole context for every token.
-pub fn generation(config: GPTConfig, new: usize, cached: bool) -> Result<f64, ModelError> {
-    let mut model = GPT::new(config, 0);
+/// How `generation` produces each token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoding {
+    /// Recompute the whole context for every token.
+    Uncached,
+    /// With the KV cache, f32 weights.
+    Cached,
+    /// With the KV cache, weights rounded to bfloat16 for each new token.
+    CachedBf16,
+}
+
+/// Tokens per second generating `new` tokens greedily after an 8-token prompt.
+pub fn generation(model: &mut GPT, new: usize, decoding: Decoding) -> Result<f64, ModelError> {
     let prompt: Vec<u32> = (0..8).map(|i| i * 1000 + 17).collect();
     let greedy = Sampling {
         temperature: 0.0,
         ..Sampling::default()
     };
+    let mut rng = Rng::new(0);
+    if decoding == Decoding::CachedBf16 {
+        model.use_bf16_for_decoding();
+    }
     let start = Instant::now();
-    let out = if cached {
-        generate(
-            &model,
-            &prompt,
-            new,
-            &greedy,
-            None,
-            &mut Rng::new(0),
-            |_| {},
-        )?
-    } else {
-        crate::generate::generate_uncached(&mut model, &prompt, new, &greedy, &mut Rng::new(0))?
+    let out = match decoding {
+        Decoding::Uncached => {
+            crate::generate::generate_uncached(model, &prompt, new, &greedy, &mut rng)?
+        }
+        Decoding::Cached | Decoding::CachedBf16 => {
+            generate(model, &prompt, new, &greedy, None, &mut rng, |_| {})?
+        }
     };
     Ok(out.len() as f64 / start.elapsed().as_secs_f64())
 }

@@ -88,27 +88,34 @@ fn matvec(
         y.fill(0.0);
     }
     let (rs, cs) = (w.strides()[0], w.strides()[1]);
+    // Inside a rayon task (attention's heads) the other threads are busy already.
+    let threads = match rayon::current_thread_index() {
+        Some(_) => 1,
+        None => rayon::current_num_threads(),
+    };
     if cs == 1 && rs >= n as isize {
         // Rows of w are contiguous: y += Σ_i x[i] · w[i, ..], one axpy per row. Each thread
         // takes a block of rows and streams through them in order, into its own partial sum.
         let base = w.as_ptr() as usize;
-        let blocks = rayon::current_num_threads().clamp(1, k.div_ceil(64));
+        let blocks = threads.clamp(1, k.div_ceil(64));
         let rows_per = k.div_ceil(blocks);
-        let partials: Vec<Vec<f32>> = (0..blocks)
-            .into_par_iter()
-            .map(|blk| {
-                let mut acc = vec![0.0f32; n];
-                let rows = blk * rows_per..((blk + 1) * rows_per).min(k);
-                for (i, &xi) in rows.clone().zip(&x[rows]) {
-                    // SAFETY: row i of w, n floats from its start, lies inside the view.
-                    let row = unsafe {
-                        std::slice::from_raw_parts((base as *const f32).offset(i as isize * rs), n)
-                    };
-                    axpy(xi, row, &mut acc);
-                }
-                acc
-            })
-            .collect();
+        let partial = |blk: usize| {
+            let mut acc = vec![0.0f32; n];
+            let rows = blk * rows_per..((blk + 1) * rows_per).min(k);
+            for (i, &xi) in rows.clone().zip(&x[rows]) {
+                // SAFETY: row i of w, n floats from its start, lies inside the view.
+                let row = unsafe {
+                    std::slice::from_raw_parts((base as *const f32).offset(i as isize * rs), n)
+                };
+                axpy(xi, row, &mut acc);
+            }
+            acc
+        };
+        let partials: Vec<Vec<f32>> = if blocks == 1 {
+            vec![partial(0)]
+        } else {
+            (0..blocks).into_par_iter().map(partial).collect()
+        };
         for p in &partials {
             axpy(1.0, p, y);
         }
@@ -117,7 +124,7 @@ fn matvec(
         // Columns of w are contiguous (w is a transposed row-major matrix, like wteᵀ):
         // y[j] = x · w[.., j], one dot product per column.
         let base = w.as_ptr() as usize;
-        y.par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
+        let columns = |c: usize, out: &mut [f32]| {
             for (jj, o) in out.iter_mut().enumerate() {
                 let j = c * CHUNK + jj;
                 // SAFETY: column j of w is k contiguous floats inside the view.
@@ -126,7 +133,16 @@ fn matvec(
                 };
                 *o += dot(x, col);
             }
-        });
+        };
+        if threads == 1 {
+            y.chunks_mut(CHUNK)
+                .enumerate()
+                .for_each(|(c, out)| columns(c, out));
+        } else {
+            y.par_chunks_mut(CHUNK)
+                .enumerate()
+                .for_each(|(c, out)| columns(c, out));
+        }
         true
     } else {
         false
@@ -282,6 +298,34 @@ simd_dispatch! {
         for (x, y) in ca.zip(cb) {
             for i in 0..LANES {
                 s[i] += x[i] * y[i];
+            }
+        }
+        s.iter().sum::<f32>() + tail
+    }
+}
+
+/// A bfloat16 number, stored as the upper 16 bits of an f32, back to f32 (exact).
+#[inline(always)]
+pub fn bf16_to_f32(b: u16) -> f32 {
+    f32::from_bits((b as u32) << 16)
+}
+
+simd_dispatch! {
+    /// w · x for bfloat16 weights and f32 inputs: each weight is widened to f32 (a shift), then
+    /// multiplied and summed in f32, in 32 partial sums.
+    fn dot_bf16(w: &[u16], x: &[f32]) -> f32 {
+        const LANES: usize = 32;
+        let mut s = [0.0f32; LANES];
+        let (cw, cx) = (w.chunks_exact(LANES), x.chunks_exact(LANES));
+        let tail: f32 = cw
+            .remainder()
+            .iter()
+            .zip(cx.remainder())
+            .map(|(&w, &x)| bf16_to_f32(w) * x)
+            .sum();
+        for (w, x) in cw.zip(cx) {
+            for i in 0..LANES {
+                s[i] += bf16_to_f32(w[i]) * x[i];
             }
         }
         s.iter().sum::<f32>() + tail

@@ -11,6 +11,7 @@ use ndarray::{
     Ix1, Ix2, Zip,
 };
 
+use crate::bf16::Bf16Matrix;
 use crate::checkpoint::{CheckpointError, Tensors};
 use crate::kernels::matmul;
 use crate::rng::Rng;
@@ -74,6 +75,9 @@ pub struct Linear {
     pub weight: Param<Ix2>,
     /// bias: [out]
     pub bias: Param<Ix1>,
+    /// Optionally, weightᵀ rounded to bfloat16, [out, in], for one-row products (generation,
+    /// chapter 8). Visiting the parameters drops it, since they may change.
+    pub bf16: Option<Bf16Matrix>,
 }
 
 impl Linear {
@@ -85,6 +89,11 @@ impl Linear {
             .broadcast(y.raw_dim())
             .expect("bias is [out]");
         y.assign(&bias);
+        if let Some(w) = &self.bf16
+            && w.matvec(x, y.view_mut(), true)
+        {
+            return;
+        }
         matmul(x, self.weight.value.view(), y, true);
     }
 
@@ -104,6 +113,7 @@ impl Linear {
         Linear {
             weight: Param::new(Array::zeros((fan_in, fan_out))),
             bias: Param::new(Array::zeros(fan_out)),
+            bf16: None,
         }
     }
 
@@ -112,6 +122,7 @@ impl Linear {
         Linear {
             weight: Param::normal(Ix2(fan_in, fan_out), std, rng),
             bias: Param::new(Array::zeros(fan_out)),
+            bf16: None,
         }
     }
 }
@@ -127,12 +138,21 @@ impl Linear {
         Ok(Linear {
             weight: Param::new(t.take2(&join(prefix, "weight"), fan_in, fan_out)?),
             bias: Param::new(t.take1(&join(prefix, "bias"), fan_out)?),
+            bf16: None,
         })
+    }
+}
+
+impl Linear {
+    /// Keeps a bfloat16 copy of the weight for one-row products (see [`Bf16Matrix`]).
+    pub fn use_bf16(&mut self) {
+        self.bf16 = Some(Bf16Matrix::from_f32(self.weight.value.t()));
     }
 }
 
 impl Params for Linear {
     fn visit(&mut self, prefix: &str, f: &mut Visit<'_>) {
+        self.bf16 = None;
         visit_param(&mut self.weight, &join(prefix, "weight"), f);
         visit_param(&mut self.bias, &join(prefix, "bias"), f);
     }

@@ -8,6 +8,7 @@
 
 pub mod attention;
 pub mod bench;
+pub mod bf16;
 pub mod block;
 pub mod checkpoint;
 pub mod config;

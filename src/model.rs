@@ -5,6 +5,7 @@ use ndarray::{Array1, Array2, ArrayView2, ArrayView3, ArrayViewMut1, ArrayViewMu
 use thiserror::Error;
 
 use crate::attention::KvCache;
+use crate::bf16::Bf16Matrix;
 use crate::block::{Block, BlockCache};
 use crate::config::GPTConfig;
 use crate::kernels::{exp_shifted_scaled_inplace, matmul, max_and_exp_sum};
@@ -65,6 +66,8 @@ pub struct GPT {
     pub ln_f: LayerNorm,
     acts: Activations,
     dlogits: Array2<f32>,
+    /// wte rounded to bfloat16, for the LM head when generating (chapter 8)
+    wte_bf16: Option<Bf16Matrix>,
 }
 // ANCHOR_END: gpt
 
@@ -85,6 +88,7 @@ impl GPT {
             config,
             acts: Activations::default(),
             dlogits: Array2::zeros((0, 0)),
+            wte_bf16: None,
         }
     }
     // ANCHOR_END: init
@@ -105,6 +109,7 @@ impl GPT {
             ln_f,
             acts: Activations::default(),
             dlogits: Array2::zeros((0, 0)),
+            wte_bf16: None,
         }
     }
 
@@ -402,14 +407,42 @@ impl GPT {
         let last = x.slice(ndarray::s![ids.len() - 1.., ..]);
         let normed = self.ln_f.apply(last);
         let mut logits = Array2::zeros((1, vocab));
-        matmul(normed.view(), self.wte.value.t(), logits.view_mut(), false);
+        if !self
+            .wte_bf16
+            .as_ref()
+            .is_some_and(|w| w.matvec(normed.view(), logits.view_mut(), false))
+        {
+            matmul(normed.view(), self.wte.value.t(), logits.view_mut(), false);
+        }
         Ok(logits.row(0).to_owned())
     }
     // ANCHOR_END: forward_cached
+
+    // ANCHOR: use_bf16
+    /// Keeps a bfloat16 copy of every weight matrix for generating: each new token then reads
+    /// half the bytes. The f32 weights stay, and everything but one-row products (training,
+    /// evaluation, a prompt's prefill) still uses them. Visiting the parameters (an optimizer
+    /// step, say) drops the copies, so they never go stale.
+    pub fn use_bf16_for_decoding(&mut self) {
+        for block in &mut self.h {
+            block.attn.c_attn.use_bf16();
+            block.attn.c_proj.use_bf16();
+            block.mlp.c_fc.use_bf16();
+            block.mlp.c_proj.use_bf16();
+        }
+        self.wte_bf16 = Some(Bf16Matrix::from_f32(self.wte.value.view()));
+    }
+    // ANCHOR_END: use_bf16
+
+    /// Whether [`GPT::use_bf16_for_decoding`] is in effect.
+    pub fn uses_bf16(&self) -> bool {
+        self.wte_bf16.is_some()
+    }
 }
 
 impl Params for GPT {
     fn visit(&mut self, prefix: &str, f: &mut Visit<'_>) {
+        self.wte_bf16 = None;
         for (name, p) in [("wte.weight", &mut self.wte), ("wpe.weight", &mut self.wpe)] {
             let shape = p.value.shape().to_vec();
             let (v, g) = (&mut p.value, &mut p.grad);
@@ -438,6 +471,7 @@ impl Clone for GPT {
             ln_f: self.ln_f.clone(),
             acts: Activations::default(),
             dlogits: Array2::zeros((0, 0)),
+            wte_bf16: self.wte_bf16.clone(),
         }
     }
 }

@@ -11,7 +11,8 @@ use serde_json::json;
 ///
 /// Times training steps (forward, backward, clipping and AdamW; the median of --steps after a
 /// warm-up) of a model of --preset on random tokens, then the matrix multiply at the shapes of
-/// its largest layer, then greedy generation with the KV cache. Nothing is read or written.
+/// its largest layer, then greedy generation with the KV cache (f32 and bf16 weights) and without.
+/// Nothing is read or written.
 #[derive(Args)]
 pub struct BenchArgs {
     /// The model's shape: gpt2, gpt2-medium, gpt2-large, gpt2-xl, shakespeare, nano
@@ -75,13 +76,22 @@ pub fn run(args: BenchArgs) -> Result<()> {
         report["train"]["fraction_of_matmul_peak"] = json!(g / lm_head.max(mlp));
     }
     if args.generate > 0 {
+        use gpt2::bench::{Decoding, generation};
+        let mut model = gpt2::GPT::new(config, 0);
         writeln!(err, "generating {} tokens...", args.generate)?;
         report["generate_tokens_per_s"] =
-            json!(gpt2::bench::generation(config, args.generate, true)?);
+            json!(generation(&mut model, args.generate, Decoding::Cached)?);
         let uncached = args.generate.min(32);
         writeln!(err, "generating {uncached} tokens without the cache...")?;
         report["generate_uncached_tokens_per_s"] =
-            json!(gpt2::bench::generation(config, uncached, false)?);
+            json!(generation(&mut model, uncached, Decoding::Uncached)?);
+        writeln!(
+            err,
+            "generating {} tokens with bf16 weights...",
+            args.generate
+        )?;
+        report["generate_bf16_tokens_per_s"] =
+            json!(generation(&mut model, args.generate, Decoding::CachedBf16)?);
     }
     report["peak_memory_bytes"] = json!(gpt2::bench::peak_memory());
     let mut out = std::io::stdout().lock();
@@ -121,9 +131,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let u = report["generate_uncached_tokens_per_s"]
             .as_f64()
             .unwrap_or(0.0);
+        let b = report["generate_bf16_tokens_per_s"].as_f64().unwrap_or(0.0);
         writeln!(
             out,
-            "generation, batch 1: {g:.1} tokens/s with the KV cache, {u:.1} without"
+            "generation, batch 1: {g:.1} tokens/s with the KV cache ({b:.1} with bf16 weights), {u:.1} without"
         )?;
     }
     if let Some(m) = report["peak_memory_bytes"].as_u64() {

@@ -62,6 +62,11 @@ pub struct GenerateArgs {
     /// Read prompts from standard input, one per line, keeping the model loaded
     #[arg(long)]
     interactive: bool,
+
+    /// Round the weights to bfloat16 for each new token: about twice as fast on large models,
+    /// with logits that differ slightly from the f32 ones (the prompt itself stays in f32)
+    #[arg(long)]
+    bf16: bool,
 }
 
 pub fn run(args: GenerateArgs) -> Result<()> {
@@ -88,7 +93,10 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     if !(args.top_p > 0.0 && args.top_p <= 1.0) {
         bail!("--top-p must be in (0, 1], not {}", args.top_p);
     }
-    let model = GPT::load(&dir)?;
+    let mut model = GPT::load(&dir)?;
+    if args.bf16 {
+        model.use_bf16_for_decoding();
+    }
     let tok = super::load_tokenizer(&args.tokenizer)?;
     let sampling = Sampling {
         temperature: args.temperature,
