@@ -8,12 +8,14 @@
 
 use ndarray::{
     Array, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Dimension,
-    Ix1, Ix2, Zip,
+    Ix1, Ix2, Zip, s,
 };
+
+use rayon::prelude::*;
 
 use crate::bf16::Bf16Matrix;
 use crate::checkpoint::{CheckpointError, Tensors};
-use crate::kernels::matmul;
+use crate::kernels::{fast_exp, matmul};
 use crate::rng::Rng;
 
 /// A learned tensor and the gradient of the loss with respect to it, of the same shape.
@@ -47,7 +49,9 @@ pub trait Params {
 
     /// Sets every gradient to zero.
     fn zero_grad(&mut self) {
-        self.visit("", &mut |_, _, _, g| g.fill(0.0));
+        self.visit("", &mut |_, _, _, g| {
+            g.par_chunks_mut(1 << 15).for_each(|g| g.fill(0.0))
+        });
     }
 }
 
@@ -209,29 +213,64 @@ impl LayerNorm {
         dy: ArrayView2<f32>,
         mut dx: ArrayViewMut2<f32>,
     ) {
-        let w = self.weight.value.view();
-        let c = x.ncols() as f32;
-        let (dw, db) = (&mut self.weight.grad, &mut self.bias.grad);
-        for (((x, dy), mut dx), (&m, &r)) in x
-            .rows()
-            .into_iter()
-            .zip(dy.rows())
-            .zip(dx.rows_mut())
-            .zip(mean.iter().zip(rstd.iter()))
-        {
-            let (mut g_mean, mut gn_mean) = (0.0, 0.0);
-            for ((&x, &dy), &w) in x.iter().zip(dy).zip(w) {
-                let n = (x - m) * r;
-                g_mean += dy * w;
-                gn_mean += dy * w * n;
-            }
-            (g_mean, gn_mean) = (g_mean / c, gn_mean / c);
-            for (j, ((&x, &dy), dx)) in x.iter().zip(dy).zip(dx.iter_mut()).enumerate() {
-                let n = (x - m) * r;
-                dw[j] += dy * n;
-                db[j] += dy;
-                *dx += r * (dy * w[j] - g_mean - n * gn_mean);
-            }
+        // Blocks of rows in parallel, each summing its own share of dweight and dbias; the
+        // shares are added in order afterwards, so the result does not depend on the threads.
+        const ROWS: usize = 64;
+        let (c, w) = (x.ncols(), self.weight.value.view());
+        let shares: Vec<(Array1<f32>, Array1<f32>)> = dx
+            .axis_chunks_iter_mut(Axis(0), ROWS)
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, dx)| {
+                let rows = i * ROWS..i * ROWS + dx.nrows();
+                let (mut dw, mut db) = (Array1::zeros(c), Array1::zeros(c));
+                let x = x.slice(s![rows.clone(), ..]);
+                let (mean, rstd) = (mean.slice(s![rows.clone()]), rstd.slice(s![rows.clone()]));
+                let dy = dy.slice(s![rows, ..]);
+                layernorm_backward_rows(x, mean, rstd, dy, w, dx, &mut dw, &mut db);
+                (dw, db)
+            })
+            .collect();
+        for (dw, db) in shares {
+            self.weight.grad += &dw;
+            self.bias.grad += &db;
+        }
+    }
+}
+
+/// LayerNorm's backward pass over some rows (see [`LayerNorm::backward`]): dx += ..., and the
+/// rows' sums of dy·n and dy added to `dw` and `db`.
+#[allow(clippy::too_many_arguments)]
+fn layernorm_backward_rows(
+    x: ArrayView2<f32>,
+    mean: ArrayView1<f32>,
+    rstd: ArrayView1<f32>,
+    dy: ArrayView2<f32>,
+    w: ArrayView1<f32>,
+    mut dx: ArrayViewMut2<f32>,
+    dw: &mut Array1<f32>,
+    db: &mut Array1<f32>,
+) {
+    let c = x.ncols() as f32;
+    for (((x, dy), mut dx), (&m, &r)) in x
+        .rows()
+        .into_iter()
+        .zip(dy.rows())
+        .zip(dx.rows_mut())
+        .zip(mean.iter().zip(rstd.iter()))
+    {
+        let (mut g_mean, mut gn_mean) = (0.0, 0.0);
+        for ((&x, &dy), &w) in x.iter().zip(dy).zip(w) {
+            let n = (x - m) * r;
+            g_mean += dy * w;
+            gn_mean += dy * w * n;
+        }
+        (g_mean, gn_mean) = (g_mean / c, gn_mean / c);
+        for (j, ((&x, &dy), dx)) in x.iter().zip(dy).zip(dx.iter_mut()).enumerate() {
+            let n = (x - m) * r;
+            dw[j] += dy * n;
+            db[j] += dy;
+            *dx += r * (dy * w[j] - g_mean - n * gn_mean);
         }
     }
 }
@@ -337,7 +376,7 @@ pub fn softmax_prefix(mut row: ArrayViewMut1<f32>, len: usize) {
         .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     let mut sum = 0.0;
     for v in row.iter_mut().take(len) {
-        *v = (*v - max).exp();
+        *v = fast_exp(*v - max); // chapter 8's exponential: the C library's, without the call
         sum += *v;
     }
     for (j, v) in row.iter_mut().enumerate() {

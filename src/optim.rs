@@ -58,6 +58,13 @@ impl AdamW {
     /// decay the weights (matrices and embeddings only), then take Adam's step
     /// m̂ / (√v̂ + eps), with m̂ and v̂ the bias-corrected running averages.
     pub fn step<M: Params>(&mut self, model: &mut M, lr: f32) {
+        self.step_scaled(model, lr, 1.0);
+    }
+
+    /// [`AdamW::step`] with every gradient multiplied by `grad_scale` first (the clipping
+    /// factor): the same numbers as [`scale_grads`] then `step`, in one pass over memory
+    /// instead of two. The gradients themselves are left as they were.
+    pub fn step_scaled<M: Params>(&mut self, model: &mut M, lr: f32, grad_scale: f32) {
         self.t += 1;
         let AdamWConfig {
             beta1,
@@ -90,6 +97,7 @@ impl AdamW {
                         .zip(m.iter_mut())
                         .zip(v.iter_mut())
                     {
+                        let g = g * grad_scale;
                         *p *= decay;
                         *m = beta1 * *m + (1.0 - beta1) * g;
                         *v = beta2 * *v + (1.0 - beta2) * g * g;
@@ -107,17 +115,33 @@ impl AdamW {
 pub fn grad_norm<M: Params>(model: &mut M) -> f32 {
     let mut sum = 0.0f64;
     model.visit("", &mut |_, _, _, grad| {
-        sum += grad.iter().map(|&g| (g as f64) * (g as f64)).sum::<f64>();
+        // Chunks summed in parallel, then added in order: the same result on any thread count.
+        let chunks: Vec<f64> = grad
+            .par_chunks(1 << 15)
+            .map(|g| g.iter().map(|&g| (g as f64) * (g as f64)).sum::<f64>())
+            .collect();
+        sum += chunks.iter().sum::<f64>();
     });
     sum.sqrt() as f32
+}
+
+/// The factor that brings a gradient of norm `norm` down to `max_norm` (1 when it is within
+/// it, or when `max_norm` is 0, meaning no limit).
+pub fn clip_factor(norm: f32, max_norm: f32) -> f32 {
+    let scale = max_norm / (norm + 1e-6);
+    if max_norm > 0.0 && scale < 1.0 {
+        scale
+    } else {
+        1.0
+    }
 }
 
 /// Scales all gradients down so that their global norm is at most `max_norm` (0 = no limit).
 /// Returns the norm before clipping.
 pub fn clip_grad_norm<M: Params>(model: &mut M, max_norm: f32) -> f32 {
     let norm = grad_norm(model);
-    let scale = max_norm / (norm + 1e-6);
-    if max_norm > 0.0 && scale < 1.0 {
+    let scale = clip_factor(norm, max_norm);
+    if scale < 1.0 {
         scale_grads(model, scale);
     }
     norm
@@ -127,7 +151,8 @@ pub fn clip_grad_norm<M: Params>(model: &mut M, max_norm: f32) -> f32 {
 /// Multiplies every gradient by `factor`.
 pub fn scale_grads<M: Params>(model: &mut M, factor: f32) {
     model.visit("", &mut |_, _, _, grad| {
-        grad.iter_mut().for_each(|g| *g *= factor)
+        grad.par_chunks_mut(1 << 15)
+            .for_each(|g| g.iter_mut().for_each(|g| *g *= factor))
     });
 }
 

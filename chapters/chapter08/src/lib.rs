@@ -1,6 +1,10 @@
-//! Chapter 8: optimization. The chapter's exercise: how the matrix multiply scales with threads.
+//! Chapter 8: optimization. The naive kernels the library's replaced, the matrix multiply's
+//! ladder from the definition to the library's kernel, and what bf16 weights cost.
 
 pub mod exercises;
+pub mod ladder;
+pub mod naive;
+pub mod precision;
 
 // The chapter's markdown: its self-contained Rust blocks run as doctests of this crate.
 #[cfg(doctest)]

@@ -1,0 +1,110 @@
+//! What chapter 8 claims: the faster kernels give the same numbers (or, for bf16 weights, close
+//! ones), whatever the number of threads.
+
+use chapter05::reference;
+use chapter08::naive::{matmul_ijk, matmul_tiled};
+use chapter08::precision::compare;
+use gpt2::layers::{LayerNorm, Params};
+use gpt2::optim::{AdamW, AdamWConfig, clip_factor, clip_grad_norm, grad_norm};
+use gpt2::{GPT, GPTConfig};
+use ndarray::{Array1, Array2};
+
+fn tokens() -> Vec<u32> {
+    reference::expected().unwrap()["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect()
+}
+
+fn one_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+#[test]
+fn bf16_weights_predict_nearly_the_same() {
+    let model = GPT::load(&reference::dir()).unwrap();
+    let c = compare(&model, &tokens()).unwrap();
+    assert_eq!(c.predictions, 768);
+    assert!(c.max_logit_diff < 0.01 * c.logit_range, "{c:?}");
+    assert!((c.loss_f32 - c.loss_bf16).abs() < 1e-3, "{c:?}");
+    assert!(c.same_argmax > 0.95, "{c:?}");
+}
+
+#[test]
+fn bf16_copies_go_when_the_weights_change() {
+    let mut model = GPT::new(GPTConfig::preset("nano").unwrap(), 0);
+    model.use_bf16_for_decoding();
+    assert!(model.uses_bf16());
+    assert!(model.h[0].mlp.c_fc.bf16.is_some());
+    let mut adamw = AdamW::new(&mut model, AdamWConfig::default());
+    adamw.step(&mut model, 1e-3);
+    assert!(!model.uses_bf16());
+    assert!(model.h.iter().all(|b| b.attn.c_attn.bf16.is_none()));
+}
+
+#[test]
+fn clipping_inside_the_update_is_clipping_then_updating() {
+    let mut model = GPT::load(&reference::dir()).unwrap();
+    let ids = tokens();
+    let x = Array2::from_shape_vec((4, 16), ids[..64].to_vec()).unwrap();
+    let y = Array2::from_shape_vec((4, 16), ids[1..65].to_vec()).unwrap();
+    model.zero_grad();
+    model.forward_train(x.view(), y.view()).unwrap();
+    model.backward().unwrap();
+    let mut two_passes = model.clone();
+    let mut a = AdamW::new(&mut two_passes, AdamWConfig::default());
+    let mut b = AdamW::new(&mut model, AdamWConfig::default());
+    let norm = clip_grad_norm(&mut two_passes, 0.5);
+    a.step(&mut two_passes, 3e-3);
+    let scale = clip_factor(grad_norm(&mut model), 0.5);
+    assert!(scale < 1.0, "the gradient is clipped: {norm}");
+    b.step_scaled(&mut model, 3e-3, scale);
+    let mut values = Vec::new();
+    two_passes.visit("", &mut |_, _, v, _| values.push(v.to_vec()));
+    let mut i = 0;
+    model.visit("", &mut |name, _, v, _| {
+        assert_eq!(v, &values[i][..], "{name}");
+        i += 1;
+    });
+}
+
+#[test]
+fn layernorm_backward_is_the_same_on_any_number_of_threads() {
+    let (n, c) = (300, 96);
+    let x = Array2::from_shape_fn((n, c), |(i, j)| ((i * 7 + j * 13) % 31) as f32 * 0.1 - 1.4);
+    let dy = Array2::from_shape_fn((n, c), |(i, j)| ((i * 5 + j * 3) % 17) as f32 * 0.05 - 0.4);
+    let run = || {
+        let mut ln = LayerNorm::new(c, 1e-5);
+        ln.weight.value.mapv_inplace(|w| w * 1.5);
+        let mut y = Array2::zeros((n, c));
+        let (mut mean, mut rstd) = (Array1::zeros(n), Array1::zeros(n));
+        ln.forward(x.view(), y.view_mut(), mean.view_mut(), rstd.view_mut());
+        let mut dx = Array2::zeros((n, c));
+        ln.backward(x.view(), mean.view(), rstd.view(), dy.view(), dx.view_mut());
+        (dx, ln.weight.grad, ln.bias.grad)
+    };
+    assert_eq!(one_thread(run), run());
+}
+
+#[test]
+fn register_tiles_multiply_like_the_definition() {
+    let (m, k, n) = (9, 200, 70);
+    let a: Vec<f32> = (0..m * k)
+        .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+        .collect();
+    let b: Vec<f32> = (0..k * n)
+        .map(|i| ((i * 53) % 89) as f32 / 44.0 - 1.0)
+        .collect();
+    let (mut want, mut got) = (vec![0.0; m * n], vec![0.0; m * n]);
+    matmul_ijk(&a, &b, &mut want, m, k, n);
+    matmul_tiled(&a, &b, &mut got, m, k, n);
+    for (w, g) in want.iter().zip(&got) {
+        assert!((w - g).abs() < 1e-4, "{w} vs {g}");
+    }
+}

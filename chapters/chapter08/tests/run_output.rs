@@ -1,0 +1,20 @@
+//! The runs shown in the book are what the exercise binary prints today: the bf16 comparison up
+//! to the last digits (which may differ from one CPU to another), the matrix multiply's table
+//! row for row (its timings are this machine's, measured, not checked).
+
+#[test]
+fn book_shows_the_bf16_comparison() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = bookcheck::run(env!("CARGO_BIN_EXE_chapter08"), &["bf16"], dir.path());
+    bookcheck::assert_book_copy_approx(&printed, "runs/ch08-bf16.txt", 0.02, 2e-3);
+}
+
+#[test]
+fn book_shows_the_matrix_multiply_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = bookcheck::run(env!("CARGO_BIN_EXE_chapter08"), &["matmul"], dir.path());
+    // Words equal, numbers free: the timings are measured, not reproduced.
+    bookcheck::assert_book_copy_approx(&printed, "runs/ch08-matmul.txt", 1e9, 1e9);
+    let figure = dir.path().join("target/figures/ch08-matmul.svg");
+    assert!(std::fs::metadata(&figure).unwrap().len() > 1000);
+}
