@@ -94,10 +94,11 @@ fn matvec(
         None => rayon::current_num_threads(),
     };
     if cs == 1 && rs >= n as isize {
-        // Rows of w are contiguous: y += Σ_i x[i] · w[i, ..], one axpy per row. Each thread
-        // takes a block of rows and streams through them in order, into its own partial sum.
+        // Rows of w are contiguous: y += Σ_i x[i] · w[i, ..], one axpy per row. The rows are
+        // cut into blocks, several per thread so that the threads finish together; each block
+        // streams through its rows in order, into its own partial sum.
         let base = w.as_ptr() as usize;
-        let blocks = threads.clamp(1, k.div_ceil(64));
+        let blocks = (8 * threads).clamp(1, k.div_ceil(64));
         let rows_per = k.div_ceil(blocks);
         let partial = |blk: usize| {
             let mut acc = vec![0.0f32; n];

@@ -1,7 +1,9 @@
 //! Each kernel of a training step or a generated token, the naive version against the one the
 //! library uses. `cargo bench -p chapter08`
 
-use chapter08::naive::{layernorm_rows, logsumexp_libm, matmul_blocked, matmul_ijk, matmul_ikj};
+use chapter08::naive::{
+    layernorm_rows, logsumexp_libm, matmul_blocked, matmul_ijk, matmul_ikj, matmul_tiled,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 use gpt2::bf16::Bf16Matrix;
 use gpt2::kernels::{matmul, max_and_exp_sum};
@@ -40,6 +42,9 @@ fn matrix_multiply(c: &mut Criterion) {
     g.bench_function("ikj blocked", |bch| {
         bch.iter(|| matmul_blocked(a_s, b_s, out.as_slice_mut().unwrap(), m, k, n))
     });
+    g.bench_function("register tiles", |bch| {
+        bch.iter(|| matmul_tiled(a_s, b_s, out.as_slice_mut().unwrap(), m, k, n))
+    });
     g.bench_function("ndarray dot", |bch| {
         bch.iter(|| ndarray::linalg::general_mat_mul(1.0, &a, &b, 0.0, &mut out))
     });
@@ -54,17 +59,30 @@ fn matrix_multiply(c: &mut Criterion) {
 }
 
 fn matrix_vector(c: &mut Criterion) {
+    // Twelve layers' worth of c_fc, 113 MB: more than the caches hold, as in a whole model.
     let (k, n) = (768, 3072);
-    let (x, w) = (data(1, k, 3), data(k, n, 4));
-    let half = Bf16Matrix::from_f32(w.t());
+    let x = data(1, k, 3);
+    let ws: Vec<Array2<f32>> = (0..12).map(|l| data(k, n, 4 + l)).collect();
+    let halves: Vec<Bf16Matrix> = ws.iter().map(|w| Bf16Matrix::from_f32(w.t())).collect();
     let mut y = Array2::zeros((1, n));
-    let mut g = c.benchmark_group("one row [1, 768]·[768, 3072]");
-    g.bench_function("ndarray dot", |b| b.iter(|| x.dot(&w)));
+    let mut g = c.benchmark_group("one row through 12 x [768, 3072]");
+    g.sample_size(20);
+    g.bench_function("ndarray dot", |b| {
+        b.iter(|| ws.iter().map(|w| x.dot(w)[[0, 0]]).sum::<f32>())
+    });
     g.bench_function("matmul, row-split", |b| {
-        b.iter(|| matmul(x.view(), w.view(), y.view_mut(), false))
+        b.iter(|| {
+            for w in &ws {
+                matmul(x.view(), w.view(), y.view_mut(), false);
+            }
+        })
     });
     g.bench_function("bf16, one dot per row", |b| {
-        b.iter(|| half.matvec(x.view(), y.view_mut(), false))
+        b.iter(|| {
+            for h in &halves {
+                h.matvec(x.view(), y.view_mut(), false);
+            }
+        })
     });
     g.finish();
 }
