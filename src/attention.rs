@@ -42,6 +42,9 @@ pub struct CausalSelfAttention {
     pub n_head: usize,
 }
 
+/// Attention computes its [T, T] weights this many rows at a time (see `forward`).
+const ROW_BLOCK: usize = 64;
+
 impl CausalSelfAttention {
     /// GPT-2's initialisation; `proj_std` is the (smaller) std of the residual projection.
     pub fn init(c: usize, n_head: usize, std: f32, proj_std: f32, rng: &mut Rng) -> Self {
@@ -68,31 +71,49 @@ impl CausalSelfAttention {
         cache.ensure(b, t, c, nh);
         self.c_attn.forward(x, cache.qkv.view_mut());
 
-        // One sequence per task: its T rows of qkv, its [n_head, T, T] weights, its T rows of y.
+        // One task per sequence and head: the sequence's T rows of qkv, the head's [T, T]
+        // weights, and the head's hd columns of the sequence's T rows of y.
         Zip::from(seqs(cache.qkv.view(), b, t))
             .and(cache.att.outer_iter_mut())
             .and(seqs_mut(cache.y.view_mut(), b, t))
             .par_for_each(|qkv, mut att, mut y| {
-                for h in 0..nh {
-                    // Head h's slices: columns h·hd.. of the q, k and v thirds. Views, no copies.
-                    let q = qkv.slice(s![.., h * hd..(h + 1) * hd]);
-                    let k = qkv.slice(s![.., c + h * hd..c + (h + 1) * hd]);
-                    let v = qkv.slice(s![.., 2 * c + h * hd..2 * c + (h + 1) * hd]);
-                    let mut a = att.index_axis_mut(Axis(0), h);
-                    // Scores q·kᵀ/√hd: [T, T]; row i says how well query i matches each key.
-                    matmul(q, k.t(), a.view_mut(), false);
-                    for (i, mut row) in a.rows_mut().into_iter().enumerate() {
-                        row.mapv_inplace(|s| s * scale);
-                        softmax_prefix(row, i + 1); // position i sees positions 0..=i
-                    }
-                    // Each output is the weighted mean of the values: [T, T]·[T, hd].
-                    matmul(
-                        a.view(),
-                        v,
-                        y.slice_mut(s![.., h * hd..(h + 1) * hd]),
-                        false,
-                    );
-                }
+                att.outer_iter_mut()
+                    .into_par_iter()
+                    .zip(y.axis_chunks_iter_mut(Axis(1), hd))
+                    .enumerate()
+                    .for_each(|(h, (mut a, mut y))| {
+                        // Head h's slices: columns h·hd.. of the q, k and v thirds. Views.
+                        let q = qkv.slice(s![.., h * hd..(h + 1) * hd]);
+                        let k = qkv.slice(s![.., c + h * hd..c + (h + 1) * hd]);
+                        let v = qkv.slice(s![.., 2 * c + h * hd..2 * c + (h + 1) * hd]);
+                        // Rows in blocks: rows r0..r1 only see keys 0..r1, so the masked
+                        // corner above the diagonal is never computed (half the work at
+                        // large T).
+                        for r0 in (0..t).step_by(ROW_BLOCK) {
+                            let r1 = (r0 + ROW_BLOCK).min(t);
+                            let mut a = a.slice_mut(s![r0..r1, ..]);
+                            a.slice_mut(s![.., r1..]).fill(0.0);
+                            let mut a = a.slice_mut(s![.., ..r1]);
+                            // Scores q·kᵀ/√hd; row i: how well query i matches each key.
+                            matmul(
+                                q.slice(s![r0..r1, ..]),
+                                k.slice(s![..r1, ..]).t(),
+                                a.view_mut(),
+                                false,
+                            );
+                            for (i, mut row) in a.rows_mut().into_iter().enumerate() {
+                                row.mapv_inplace(|s| s * scale);
+                                softmax_prefix(row, r0 + i + 1); // position i sees 0..=i
+                            }
+                            // Each output is the weighted mean of the values.
+                            matmul(
+                                a.view(),
+                                v.slice(s![..r1, ..]),
+                                y.slice_mut(s![r0..r1, ..]),
+                                false,
+                            );
+                        }
+                    });
             });
         self.c_proj.forward(cache.y.view(), out);
     }
@@ -110,7 +131,7 @@ impl CausalSelfAttention {
         dx: ArrayViewMut2<f32>,
     ) {
         let c = x.ncols();
-        let (nh, hd) = (self.n_head, c / self.n_head);
+        let hd = c / self.n_head;
         let scale = 1.0 / (hd as f32).sqrt();
         let mut dy = Array2::zeros((b * t, c));
         self.c_proj.backward(cache.y.view(), dout, dy.view_mut());
@@ -120,32 +141,49 @@ impl CausalSelfAttention {
             .and(cache.att.outer_iter())
             .and(seqs(dy.view(), b, t))
             .and(seqs_mut(dqkv.view_mut(), b, t))
-            .par_for_each(|qkv, att, dy, mut dqkv| {
-                let mut da = Array2::zeros((t, t));
-                for h in 0..nh {
-                    let (qc, kc, vc) = (h * hd, c + h * hd, 2 * c + h * hd);
-                    let a = att.index_axis(Axis(0), h);
-                    let dy_h = dy.slice(s![.., qc..qc + hd]);
-                    // y = a·v: da = dy·vᵀ, dv = aᵀ·dy
-                    matmul(
-                        dy_h,
-                        qkv.slice(s![.., vc..vc + hd]).t(),
-                        da.view_mut(),
-                        false,
-                    );
-                    matmul(a.t(), dy_h, dqkv.slice_mut(s![.., vc..vc + hd]), false);
-                    // a = softmax(scores): back through it row by row (masked entries stay 0),
-                    // then through the scaling.
-                    for (p, mut d) in a.rows().into_iter().zip(da.rows_mut()) {
-                        softmax_backward_inplace(p, d.view_mut());
-                        d.mapv_inplace(|v| v * scale);
-                    }
-                    // scores = q·kᵀ: dq = ds·k, dk = dsᵀ·q
-                    let q = qkv.slice(s![.., qc..qc + hd]);
-                    let k = qkv.slice(s![.., kc..kc + hd]);
-                    matmul(da.view(), k, dqkv.slice_mut(s![.., qc..qc + hd]), false);
-                    matmul(da.t(), q, dqkv.slice_mut(s![.., kc..kc + hd]), false);
-                }
+            .par_for_each(|qkv, att, dy, dqkv| {
+                // The gradients of the queries, keys and values: three [T, C] column blocks,
+                // each cut into the heads' hd columns.
+                let (mut dq, dkv) = dqkv.split_at(Axis(1), c);
+                let (mut dk, mut dv) = dkv.split_at(Axis(1), c);
+                att.outer_iter()
+                    .into_par_iter()
+                    .zip(dq.axis_chunks_iter_mut(Axis(1), hd))
+                    .zip(dk.axis_chunks_iter_mut(Axis(1), hd))
+                    .zip(dv.axis_chunks_iter_mut(Axis(1), hd))
+                    .enumerate()
+                    .for_each(|(h, (((a, mut dq), dk), dv))| {
+                        let (qc, kc, vc) = (h * hd, c + h * hd, 2 * c + h * hd);
+                        let dy_h = dy.slice(s![.., qc..qc + hd]);
+                        let q = qkv.slice(s![.., qc..qc + hd]);
+                        let k = qkv.slice(s![.., kc..kc + hd]);
+                        let v = qkv.slice(s![.., vc..vc + hd]);
+                        // The forward pass's row blocks: rows r0..r1 reach keys 0..r1 only.
+                        // dk and dv gather every block's share.
+                        let (mut dk, mut dv) = (dk, dv);
+                        dk.fill(0.0);
+                        dv.fill(0.0);
+                        for r0 in (0..t).step_by(ROW_BLOCK) {
+                            let r1 = (r0 + ROW_BLOCK).min(t);
+                            let a = a.slice(s![r0..r1, ..r1]);
+                            let dy_b = dy_h.slice(s![r0..r1, ..]);
+                            // y = a·v: da = dy·vᵀ, dv += aᵀ·dy
+                            let mut da = Array2::zeros((r1 - r0, r1));
+                            matmul(dy_b, v.slice(s![..r1, ..]).t(), da.view_mut(), false);
+                            matmul(a.t(), dy_b, dv.slice_mut(s![..r1, ..]), true);
+                            // a = softmax(scores): back through it row by row (masked
+                            // entries stay 0), then through the scaling.
+                            for (p, mut d) in a.rows().into_iter().zip(da.rows_mut()) {
+                                softmax_backward_inplace(p, d.view_mut());
+                                d.mapv_inplace(|v| v * scale);
+                            }
+                            // scores = q·kᵀ: dq = ds·k, dk += dsᵀ·q
+                            let dq_b = dq.slice_mut(s![r0..r1, ..]);
+                            matmul(da.view(), k.slice(s![..r1, ..]), dq_b, false);
+                            let q_b = q.slice(s![r0..r1, ..]);
+                            matmul(da.t(), q_b, dk.slice_mut(s![..r1, ..]), true);
+                        }
+                    });
             });
         self.c_attn.backward(x, dqkv.view(), dx);
     }

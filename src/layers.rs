@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::bf16::Bf16Matrix;
 use crate::checkpoint::{CheckpointError, Tensors};
-use crate::kernels::{fast_exp, matmul};
+use crate::kernels::{exp_shifted_scaled_inplace, fast_exp, matmul, max_and_exp_sum};
 use crate::rng::Rng;
 
 /// A learned tensor and the gradient of the loss with respect to it, of the same shape.
@@ -370,6 +370,14 @@ pub fn gelu_backward(x: ArrayView2<f32>, dy: ArrayView2<f32>, mut dx: ArrayViewM
 /// (a causal mask: position i may only look at positions 0..=i).
 /// Subtracting the maximum first keeps exp from overflowing and does not change the result.
 pub fn softmax_prefix(mut row: ArrayViewMut1<f32>, len: usize) {
+    // A contiguous row takes the vectorized kernels of chapter 8: the same arithmetic.
+    if let Some(xs) = row.as_slice_mut() {
+        let (head, tail) = xs.split_at_mut(len);
+        let (max, sum) = max_and_exp_sum(head);
+        exp_shifted_scaled_inplace(head, max, 1.0 / sum);
+        tail.fill(0.0);
+        return;
+    }
     let max = row
         .iter()
         .take(len)

@@ -108,3 +108,11 @@ fn register_tiles_multiply_like_the_definition() {
         assert!((w - g).abs() < 1e-4, "{w} vs {g}");
     }
 }
+
+#[test]
+fn exercise_1_measures_one_thread_and_all() {
+    let [(one, g1), (all, g_all)] = chapter08::exercises::one_thread_and_all(64, 128, 256);
+    assert_eq!(one, 1);
+    assert_eq!(all, rayon::current_num_threads());
+    assert!(g1 > 0.0 && g_all > 0.0);
+}
