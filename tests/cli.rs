@@ -421,6 +421,31 @@ fn generate_greedy_json_matches_the_reference() {
 }
 
 #[test]
+fn generate_with_bf16_weights() {
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "--model",
+            TINY,
+            "--prompt",
+            " the",
+            "--temperature",
+            "0",
+            "--max-new-tokens",
+            "8",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let o = gpt2(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        v["samples"][0]["ids"].clone()
+    };
+    // Greedy decoding of the reference model picks the same tokens with rounded weights.
+    assert_eq!(run(&["--bf16"]), run(&[]));
+}
+
+#[test]
 fn generate_streams_and_is_reproducible() {
     let run = |seed: &str| {
         let o = gpt2(&[

@@ -161,3 +161,45 @@ fn loops_and_batched_heads_agree() {
         assert!(err < 1e-5, "sequence {seq}: max difference {err}");
     }
 }
+
+/// Past 64 positions the weights are computed in row blocks (chapter 8): still the loops'
+/// result, still causal, and still the right gradients.
+#[test]
+fn long_sequences_in_row_blocks() {
+    let (b, t, c) = (2, 150, 8);
+    let mut rng = Rng::new(6);
+    let attn = layer(c, 2, &mut rng);
+    let x = random((b * t, c), &mut rng);
+    let (batched, cache) = forward(&attn, x.view(), b, t);
+    for seq in 0..b {
+        let rows = s![seq * t..(seq + 1) * t, ..];
+        let looped = multi_head(&attn, x.slice(rows));
+        let err = (&looped - &batched.slice(rows))
+            .mapv(f32::abs)
+            .fold(0.0f32, |m, &v| m.max(v));
+        assert!(err < 1e-5, "sequence {seq}: max difference {err}");
+    }
+    for seq in cache.att.outer_iter() {
+        for head in seq.outer_iter() {
+            for (i, row) in head.rows().into_iter().enumerate() {
+                assert!((row.sum() - 1.0).abs() < 1e-5, "row {i}");
+                assert!(row.iter().skip(i + 1).all(|&a| a == 0.0), "row {i}");
+            }
+        }
+    }
+    let checks = check_layer(
+        &attn,
+        &x,
+        1e-2,
+        |a, x| forward(a, x, b, t).0,
+        |a, x, dout| {
+            let (_, cache) = forward(a, x, b, t);
+            let mut dx = Array2::zeros(x.raw_dim());
+            a.backward(x, b, t, &cache, dout, dx.view_mut());
+            dx
+        },
+    );
+    for c in &checks {
+        assert!(c.rel_error < 5e-4, "{}: {}", c.name, c.rel_error);
+    }
+}
