@@ -4,7 +4,7 @@
 
 use chapter03::naive::multi_head;
 use gpt2::attention::{AttentionCache, CausalSelfAttention};
-use gpt2::gradcheck::check_layer;
+use gpt2::gradcheck::{Check, check_layer};
 use gpt2::layers::Linear;
 use gpt2::rng::Rng;
 use ndarray::{Array2, ArrayView2, s};
@@ -63,15 +63,12 @@ fn linear_gradients() {
 }
 
 // ANCHOR: gradcheck
-#[test]
-fn attention_gradients() {
-    let (b, t, c, n_head) = (2, 5, 8, 2);
-    let mut rng = Rng::new(2);
-    let attn = layer(c, n_head, &mut rng);
-    let x = random((b * t, c), &mut rng);
-    let checks = check_layer(
-        &attn,
-        &x,
+/// Attention's backward pass against finite differences of its forward pass, for the input
+/// and every parameter.
+fn gradient_checks(attn: &CausalSelfAttention, x: &Array2<f32>, b: usize, t: usize) -> Vec<Check> {
+    check_layer(
+        attn,
+        x,
         1e-2,
         |a, x| forward(a, x, b, t).0,
         |a, x, dout| {
@@ -80,7 +77,16 @@ fn attention_gradients() {
             a.backward(x, b, t, &cache, dout, dx.view_mut());
             dx
         },
-    );
+    )
+}
+
+#[test]
+fn attention_gradients() {
+    let (b, t, c, n_head) = (2, 5, 8, 2);
+    let mut rng = Rng::new(2);
+    let attn = layer(c, n_head, &mut rng);
+    let x = random((b * t, c), &mut rng);
+    let checks = gradient_checks(&attn, &x, b, t);
     for c in &checks {
         println!(
             "attention {:<16} relative error {:.1e}",
@@ -152,9 +158,20 @@ fn loops_and_batched_heads_agree() {
     let attn = layer(c, 4, &mut rng);
     let x = random((b * t, c), &mut rng);
     let (batched, _) = forward(&attn, x.view(), b, t);
+    assert_matches_loops(&attn, x.view(), batched.view(), b, t);
+}
+
+/// Each sequence's rows of `batched` equal what the loops of the definition compute.
+fn assert_matches_loops(
+    attn: &CausalSelfAttention,
+    x: ArrayView2<f32>,
+    batched: ArrayView2<f32>,
+    b: usize,
+    t: usize,
+) {
     for seq in 0..b {
         let rows = s![seq * t..(seq + 1) * t, ..];
-        let looped = multi_head(&attn, x.slice(rows));
+        let looped = multi_head(attn, x.slice(rows));
         let err = (&looped - &batched.slice(rows))
             .mapv(f32::abs)
             .fold(0.0f32, |m, &v| m.max(v));
@@ -171,14 +188,7 @@ fn long_sequences_in_row_blocks() {
     let attn = layer(c, 2, &mut rng);
     let x = random((b * t, c), &mut rng);
     let (batched, cache) = forward(&attn, x.view(), b, t);
-    for seq in 0..b {
-        let rows = s![seq * t..(seq + 1) * t, ..];
-        let looped = multi_head(&attn, x.slice(rows));
-        let err = (&looped - &batched.slice(rows))
-            .mapv(f32::abs)
-            .fold(0.0f32, |m, &v| m.max(v));
-        assert!(err < 1e-5, "sequence {seq}: max difference {err}");
-    }
+    assert_matches_loops(&attn, x.view(), batched.view(), b, t);
     for seq in cache.att.outer_iter() {
         for head in seq.outer_iter() {
             for (i, row) in head.rows().into_iter().enumerate() {
@@ -187,19 +197,7 @@ fn long_sequences_in_row_blocks() {
             }
         }
     }
-    let checks = check_layer(
-        &attn,
-        &x,
-        1e-2,
-        |a, x| forward(a, x, b, t).0,
-        |a, x, dout| {
-            let (_, cache) = forward(a, x, b, t);
-            let mut dx = Array2::zeros(x.raw_dim());
-            a.backward(x, b, t, &cache, dout, dx.view_mut());
-            dx
-        },
-    );
-    for c in &checks {
+    for c in &gradient_checks(&attn, &x, b, t) {
         assert!(c.rel_error < 5e-4, "{}: {}", c.name, c.rel_error);
     }
 }
