@@ -35,11 +35,6 @@ impl Bf16Matrix {
         Bf16Matrix { rows, cols, data }
     }
 
-    /// (rows, cols)
-    pub fn dim(&self) -> (usize, usize) {
-        (self.rows, self.cols)
-    }
-
     /// The matrix as f32 (each entry exactly as stored).
     pub fn to_f32(&self) -> Array2<f32> {
         Array2::from_shape_fn((self.rows, self.cols), |(i, j)| {
