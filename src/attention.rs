@@ -67,7 +67,6 @@ impl CausalSelfAttention {
     ) {
         let c = x.ncols();
         let (nh, hd) = (self.n_head, c / self.n_head);
-        let scale = 1.0 / (hd as f32).sqrt();
         cache.ensure(b, t, c, nh);
         self.c_attn.forward(x, cache.qkv.view_mut());
 
@@ -93,24 +92,13 @@ impl CausalSelfAttention {
                             let r1 = (r0 + ROW_BLOCK).min(t);
                             let mut a = a.slice_mut(s![r0..r1, ..]);
                             a.slice_mut(s![.., r1..]).fill(0.0);
-                            let mut a = a.slice_mut(s![.., ..r1]);
-                            // Scores q·kᵀ/√hd; row i: how well query i matches each key.
-                            matmul(
+                            attend(
                                 q.slice(s![r0..r1, ..]),
-                                k.slice(s![..r1, ..]).t(),
-                                a.view_mut(),
-                                false,
-                            );
-                            for (i, mut row) in a.rows_mut().into_iter().enumerate() {
-                                row.mapv_inplace(|s| s * scale);
-                                softmax_prefix(row, r0 + i + 1); // position i sees 0..=i
-                            }
-                            // Each output is the weighted mean of the values.
-                            matmul(
-                                a.view(),
+                                k.slice(s![..r1, ..]),
                                 v.slice(s![..r1, ..]),
+                                r0,
+                                a.slice_mut(s![.., ..r1]),
                                 y.slice_mut(s![r0..r1, ..]),
-                                false,
                             );
                         }
                     });
@@ -152,7 +140,7 @@ impl CausalSelfAttention {
                     .zip(dk.axis_chunks_iter_mut(Axis(1), hd))
                     .zip(dv.axis_chunks_iter_mut(Axis(1), hd))
                     .enumerate()
-                    .for_each(|(h, (((a, mut dq), dk), dv))| {
+                    .for_each(|(h, (((a, mut dq), mut dk), mut dv))| {
                         let (qc, kc, vc) = (h * hd, c + h * hd, 2 * c + h * hd);
                         let dy_h = dy.slice(s![.., qc..qc + hd]);
                         let q = qkv.slice(s![.., qc..qc + hd]);
@@ -160,7 +148,6 @@ impl CausalSelfAttention {
                         let v = qkv.slice(s![.., vc..vc + hd]);
                         // The forward pass's row blocks: rows r0..r1 reach keys 0..r1 only.
                         // dk and dv gather every block's share.
-                        let (mut dk, mut dv) = (dk, dv);
                         dk.fill(0.0);
                         dv.fill(0.0);
                         for r0 in (0..t).step_by(ROW_BLOCK) {
@@ -189,6 +176,30 @@ impl CausalSelfAttention {
     }
     // ANCHOR_END: backward
 }
+
+// ANCHOR: attend
+/// Queries at positions `first..first + R` attend to the keys and values at positions `0..K`,
+/// each query to its own position and those before it.
+/// q: [R, hd], k, v: [K, hd] -> a: [R, K], the weights (0 past each query's position), and
+/// y: [R, hd], each query's weighted mean of the values.
+fn attend(
+    q: ArrayView2<f32>,
+    k: ArrayView2<f32>,
+    v: ArrayView2<f32>,
+    first: usize,
+    mut a: ArrayViewMut2<f32>,
+    y: ArrayViewMut2<f32>,
+) {
+    let scale = 1.0 / (q.ncols() as f32).sqrt();
+    // Scores q·kᵀ/√hd; row i: how well query i matches each key.
+    matmul(q, k.t(), a.view_mut(), false);
+    for (i, mut row) in a.rows_mut().into_iter().enumerate() {
+        row.mapv_inplace(|s| s * scale);
+        softmax_prefix(row, first + i + 1); // position first + i sees 0..=first + i
+    }
+    matmul(a.view(), v, y, false);
+}
+// ANCHOR_END: attend
 
 /// [B·T, D] viewed as B sequences of [T, D], one after the other.
 fn seqs<'a>(a: ArrayView2<'a, f32>, b: usize, t: usize) -> AxisIter<'a, f32, Ix2> {
@@ -240,7 +251,6 @@ impl CausalSelfAttention {
     pub fn forward_cached(&self, x: ArrayView2<f32>, cache: &mut KvCache, out: ArrayViewMut2<f32>) {
         let (t_new, c) = x.dim();
         let (nh, hd) = (self.n_head, c / self.n_head);
-        let scale = 1.0 / (hd as f32).sqrt();
         let (past, total) = (cache.len, cache.len + t_new);
         let mut qkv = Array2::zeros((t_new, 3 * c));
         self.c_attn.forward(x, qkv.view_mut());
@@ -261,25 +271,15 @@ impl CausalSelfAttention {
         y.axis_chunks_iter_mut(Axis(1), hd)
             .into_par_iter()
             .enumerate()
-            .for_each(|(h, mut y)| {
-                let q = qkv.slice(s![.., h * hd..(h + 1) * hd]);
+            .for_each(|(h, y)| {
                 // The new queries against every key so far: [T_new, total].
-                let mut a = Array2::zeros((t_new, total));
-                matmul(
-                    q,
-                    cache.k.slice(s![h, ..total, ..]).t(),
-                    a.view_mut(),
-                    false,
-                );
-                for (i, mut row) in a.rows_mut().into_iter().enumerate() {
-                    row.mapv_inplace(|s| s * scale);
-                    softmax_prefix(row, past + i + 1); // new position past + i sees 0..=past + i
-                }
-                matmul(
-                    a.view(),
+                attend(
+                    qkv.slice(s![.., h * hd..(h + 1) * hd]),
+                    cache.k.slice(s![h, ..total, ..]),
                     cache.v.slice(s![h, ..total, ..]),
-                    y.view_mut(),
-                    false,
+                    past,
+                    Array2::zeros((t_new, total)).view_mut(),
+                    y,
                 );
             });
         self.c_proj.forward(y.view(), out);
