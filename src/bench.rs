@@ -8,7 +8,7 @@ use crate::config::GPTConfig;
 use crate::generate::{Sampling, generate};
 use crate::kernels::matmul;
 use crate::model::{GPT, ModelError};
-use crate::optim::{AdamW, AdamWConfig, clip_factor, grad_norm};
+use crate::optim::{AdamW, AdamWConfig};
 use crate::rng::Rng;
 
 /// How fast a training step runs.
@@ -54,8 +54,7 @@ pub fn train_step(
         let t2 = Instant::now();
         model.backward()?;
         let t3 = Instant::now();
-        let norm = grad_norm(&mut model);
-        opt.step_scaled(&mut model, 1e-4, clip_factor(norm, 1.0));
+        opt.step_clipped(&mut model, 1e-4, 1.0);
         let t4 = Instant::now();
         if step > 0 {
             total.push((t4 - t0).as_secs_f64());

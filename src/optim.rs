@@ -108,6 +108,15 @@ impl AdamW {
         });
     }
     // ANCHOR_END: step
+
+    /// Clips the gradients to a global norm of `max_norm` (0 = no limit) and updates, in one
+    /// pass: the clipping factor goes into [`AdamW::step_scaled`]. Returns the norm before
+    /// clipping.
+    pub fn step_clipped<M: Params>(&mut self, model: &mut M, lr: f32, max_norm: f32) -> f32 {
+        let norm = grad_norm(model);
+        self.step_scaled(model, lr, clip_factor(norm, max_norm));
+        norm
+    }
 }
 
 // ANCHOR: clip

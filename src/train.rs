@@ -12,7 +12,7 @@ use crate::data::{DataError, Loader, LoaderMode, LoaderState};
 use crate::eval::evaluate;
 use crate::layers::Params;
 use crate::model::{GPT, ModelError};
-use crate::optim::{AdamW, AdamWConfig, Schedule, clip_factor, grad_norm, scale_grads};
+use crate::optim::{AdamW, AdamWConfig, Schedule, scale_grads};
 
 #[derive(Debug, Error)]
 pub enum TrainError {
@@ -221,10 +221,10 @@ impl Trainer {
     pub fn step(&mut self) -> Result<StepStats, TrainError> {
         let lr = self.config.schedule().lr(self.step);
         let loss = self.accumulate_gradient()?;
-        let grad_norm = grad_norm(&mut self.model);
         // Clipping happens inside the update: one pass over the gradients instead of two.
-        let clip = clip_factor(grad_norm, self.config.grad_clip);
-        self.opt.step_scaled(&mut self.model, lr, clip);
+        let grad_norm = self
+            .opt
+            .step_clipped(&mut self.model, lr, self.config.grad_clip);
         self.step += 1;
         Ok(StepStats {
             step: self.step - 1,
