@@ -45,31 +45,22 @@ pub fn ladder(m: usize, k: usize, n: usize) -> Vec<Rung> {
         .expect("a thread pool");
     let matmul =
         |c: &mut Array2<f32>| gpt2::kernels::matmul(a.view(), b.view(), c.view_mut(), false);
-    vec![
-        Rung {
-            name: "ijk loops",
-            gflops: time(&mut |c| {
-                matmul_ijk(a_s, b_s, c.as_slice_mut().unwrap_or_default(), m, k, n)
-            }),
-        },
-        Rung {
-            name: "ikj loops",
-            gflops: time(&mut |c| {
-                matmul_ikj(a_s, b_s, c.as_slice_mut().unwrap_or_default(), m, k, n)
-            }),
-        },
-        Rung {
-            name: "ikj, blocked",
-            gflops: time(&mut |c| {
-                matmul_blocked(a_s, b_s, c.as_slice_mut().unwrap_or_default(), m, k, n)
-            }),
-        },
-        Rung {
-            name: "register tiles",
-            gflops: time(&mut |c| {
-                matmul_tiled(a_s, b_s, c.as_slice_mut().unwrap_or_default(), m, k, n)
-            }),
-        },
+    // The chapter's versions, all with the same signature over row-major slices.
+    type Naive = fn(&[f32], &[f32], &mut [f32], usize, usize, usize);
+    let naive: [(&'static str, Naive); 4] = [
+        ("ijk loops", matmul_ijk),
+        ("ikj loops", matmul_ikj),
+        ("ikj, blocked", matmul_blocked),
+        ("register tiles", matmul_tiled),
+    ];
+    let mut rungs: Vec<Rung> = naive
+        .into_iter()
+        .map(|(name, f)| Rung {
+            name,
+            gflops: time(&mut |c| f(a_s, b_s, c.as_slice_mut().unwrap_or_default(), m, k, n)),
+        })
+        .collect();
+    rungs.extend([
         Rung {
             name: "ndarray .dot()",
             gflops: time(&mut |c| ndarray::linalg::general_mat_mul(1.0, &a, &b, 0.0, c)),
@@ -82,7 +73,8 @@ pub fn ladder(m: usize, k: usize, n: usize) -> Vec<Rung> {
             name: "gemm, 2 threads",
             gflops: time(&mut |c| matmul(c)),
         },
-    ]
+    ]);
+    rungs
 }
 // ANCHOR_END: ladder
 
