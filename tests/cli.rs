@@ -397,10 +397,9 @@ fn training_settings_are_checked() {
     );
 }
 
-#[test]
-fn generate_greedy_json_matches_the_reference() {
-    // The reference model's vocabulary is 512, so prompt with text GPT-2 encodes below 512.
-    let o = gpt2(&[
+/// `gpt2 generate --json`, greedy, from the reference model after " the", with `extra` flags.
+fn greedy_json(max_new: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
         "generate",
         "--model",
         TINY,
@@ -409,11 +408,19 @@ fn generate_greedy_json_matches_the_reference() {
         "--temperature",
         "0",
         "--max-new-tokens",
-        "5",
+        max_new,
         "--json",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let o = gpt2(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
+#[test]
+fn generate_greedy_json_matches_the_reference() {
+    // The reference model's vocabulary is 512, so prompt with text GPT-2 encodes below 512.
+    let v = greedy_json("5", &[]);
     assert_eq!(v["prompt_ids"], serde_json::json!([262]));
     let sample = &v["samples"][0];
     assert_eq!(sample["ids"].as_array().unwrap().len(), 5);
@@ -422,27 +429,9 @@ fn generate_greedy_json_matches_the_reference() {
 
 #[test]
 fn generate_with_bf16_weights() {
-    let run = |extra: &[&str]| {
-        let mut args = vec![
-            "generate",
-            "--model",
-            TINY,
-            "--prompt",
-            " the",
-            "--temperature",
-            "0",
-            "--max-new-tokens",
-            "8",
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        let o = gpt2(&args);
-        assert!(o.status.success(), "{}", stderr(&o));
-        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-        v["samples"][0]["ids"].clone()
-    };
+    let ids = |extra: &[&str]| greedy_json("8", extra)["samples"][0]["ids"].clone();
     // Greedy decoding of the reference model picks the same tokens with rounded weights.
-    assert_eq!(run(&["--bf16"]), run(&[]));
+    assert_eq!(ids(&["--bf16"]), ids(&[]));
 }
 
 #[test]
