@@ -23,10 +23,25 @@ pub fn expected() -> Result<serde_json::Value> {
 pub fn ids(value: &serde_json::Value) -> Result<Array2<u32>> {
     let rows = value.as_array().context("expected rows")?;
     let b = rows.len();
-    let flat: Vec<u32> = rows
+    let flat = rows
         .iter()
-        .flat_map(|r| r.as_array().into_iter().flatten())
-        .map(|v| v.as_u64().map(|x| x as u32).context("expected ids"))
-        .collect::<Result<_>>()?;
+        .map(id_list)
+        .collect::<Result<Vec<_>>>()?
+        .concat();
     Ok(Array2::from_shape_vec((b, flat.len() / b.max(1)), flat)?)
+}
+
+/// `expected.json`'s stream of 769 token ids.
+pub fn tokens() -> Result<Vec<u32>> {
+    id_list(&expected()?["tokens"])
+}
+
+/// A list of ids from the JSON (`tokens`, a greedy prompt or continuation).
+pub fn id_list(value: &serde_json::Value) -> Result<Vec<u32>> {
+    value
+        .as_array()
+        .context("expected a list of ids")?
+        .iter()
+        .map(|v| v.as_u64().map(|x| x as u32).context("expected ids"))
+        .collect()
 }

@@ -9,12 +9,7 @@ use gpt2::train::{TrainConfig, Trainer};
 fn ten_adamw_steps_match_pytorch() {
     let expected = reference::expected().unwrap();
     let adamw = &expected["adamw"];
-    let tokens: Vec<u32> = expected["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect();
+    let tokens = reference::id_list(&expected["tokens"]).unwrap();
     // Step k reads tokens[64k .. 64k + 65] as [4, 16]: the sequential loader with B = 4, T = 16.
     let config = TrainConfig {
         batch: 4,

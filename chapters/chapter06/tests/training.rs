@@ -6,16 +6,6 @@ use gpt2::GPT;
 use gpt2::gradcheck::{gradients, relative_error};
 use gpt2::train::{TrainConfig, Trainer};
 
-fn tokens() -> Vec<u32> {
-    let expected = reference::expected().unwrap();
-    expected["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect()
-}
-
 // ANCHOR: accumulation
 #[test]
 fn accumulating_four_micro_batches_is_one_batch_of_four() {
@@ -38,11 +28,16 @@ fn accumulating_four_micro_batches_is_one_batch_of_four() {
         grad_accum: 4,
         ..base
     };
-    let mut one =
-        Trainer::new(GPT::load(&reference::dir()).unwrap(), tokens(), vec![], big).unwrap();
+    let mut one = Trainer::new(
+        GPT::load(&reference::dir()).unwrap(),
+        reference::tokens().unwrap(),
+        vec![],
+        big,
+    )
+    .unwrap();
     let mut four = Trainer::new(
         GPT::load(&reference::dir()).unwrap(),
-        tokens(),
+        reference::tokens().unwrap(),
         vec![],
         small,
     )
@@ -85,7 +80,7 @@ fn a_resumed_run_gives_the_same_losses() {
     let fresh = || {
         Trainer::new(
             GPT::load(&reference::dir()).unwrap(),
-            tokens(),
+            reference::tokens().unwrap(),
             vec![],
             config.clone(),
         )
@@ -99,7 +94,7 @@ fn a_resumed_run_gives_the_same_losses() {
     let dir = tempfile::tempdir().unwrap();
     first.save(dir.path()).unwrap();
     drop(first);
-    let mut resumed = Trainer::resume(dir.path(), tokens(), vec![]).unwrap();
+    let mut resumed = Trainer::resume(dir.path(), reference::tokens().unwrap(), vec![]).unwrap();
     assert_eq!(resumed.step, 3);
     losses.extend((3..8).map(|_| resumed.step().unwrap().loss));
     assert_eq!(losses, all, "bit for bit");

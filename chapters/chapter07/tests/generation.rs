@@ -18,15 +18,8 @@ fn greedy() -> Sampling {
 #[test]
 fn greedy_tokens_match_hugging_face() {
     let expected = reference::expected().unwrap();
-    let ids = |v: &serde_json::Value| -> Vec<u32> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as u32)
-            .collect()
-    };
-    let prompt = ids(&expected["greedy"]["prompt"]);
-    let continuation = ids(&expected["greedy"]["continuation"]);
+    let prompt = reference::id_list(&expected["greedy"]["prompt"]).unwrap();
+    let continuation = reference::id_list(&expected["greedy"]["continuation"]).unwrap();
     let model = GPT::load(&reference::dir()).unwrap();
     let ours = generate(
         &model,

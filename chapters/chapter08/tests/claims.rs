@@ -9,15 +9,6 @@ use gpt2::optim::{AdamW, AdamWConfig, clip_factor, clip_grad_norm, grad_norm};
 use gpt2::{GPT, GPTConfig};
 use ndarray::{Array1, Array2};
 
-fn tokens() -> Vec<u32> {
-    reference::expected().unwrap()["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect()
-}
-
 fn one_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     rayon::ThreadPoolBuilder::new()
         .num_threads(1)
@@ -29,7 +20,7 @@ fn one_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 #[test]
 fn bf16_weights_predict_nearly_the_same() {
     let model = GPT::load(&reference::dir()).unwrap();
-    let c = compare(&model, &tokens()).unwrap();
+    let c = compare(&model, &reference::tokens().unwrap()).unwrap();
     assert_eq!(c.predictions, 768);
     assert!(c.max_logit_diff < 0.01 * c.logit_range, "{c:?}");
     assert!((c.loss_f32 - c.loss_bf16).abs() < 1e-3, "{c:?}");
@@ -51,7 +42,7 @@ fn bf16_copies_go_when_the_weights_change() {
 #[test]
 fn clipping_inside_the_update_is_clipping_then_updating() {
     let mut model = GPT::load(&reference::dir()).unwrap();
-    let ids = tokens();
+    let ids = reference::tokens().unwrap();
     let x = Array2::from_shape_vec((4, 16), ids[..64].to_vec()).unwrap();
     let y = Array2::from_shape_vec((4, 16), ids[1..65].to_vec()).unwrap();
     model.zero_grad();
