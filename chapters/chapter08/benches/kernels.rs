@@ -1,6 +1,7 @@
 //! Each kernel of a training step or a generated token, the naive version against the one the
 //! library uses. `cargo bench -p chapter08`
 
+use chapter08::exercises::one_thread_pool;
 use chapter08::naive::{
     layernorm_rows, logsumexp_libm, matmul_blocked, matmul_ijk, matmul_ikj, matmul_tiled,
 };
@@ -17,13 +18,6 @@ fn data(rows: usize, cols: usize, seed: usize) -> Array2<f32> {
     Array2::from_shape_fn((rows, cols), |(i, j)| {
         ((i * 31 + j * 17 + seed) % 97) as f32 / 48.5 - 1.0
     })
-}
-
-fn one_thread() -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap()
 }
 
 fn matrix_multiply(c: &mut Criterion) {
@@ -48,7 +42,7 @@ fn matrix_multiply(c: &mut Criterion) {
     g.bench_function("ndarray dot", |bch| {
         bch.iter(|| ndarray::linalg::general_mat_mul(1.0, &a, &b, 0.0, &mut out))
     });
-    let pool = one_thread();
+    let pool = one_thread_pool();
     g.bench_function("gemm, 1 thread", |bch| {
         bch.iter(|| pool.install(|| matmul(a.view(), b.view(), out.view_mut(), false)))
     });
@@ -134,7 +128,7 @@ fn optimizer(c: &mut Criterion) {
     let mut adamw = AdamW::new(&mut model, AdamWConfig::default());
     let mut g = c.benchmark_group("AdamW step, 7.2M parameters");
     g.sample_size(20);
-    let pool = one_thread();
+    let pool = one_thread_pool();
     g.bench_function("1 thread", |b| {
         b.iter(|| pool.install(|| adamw.step(&mut model, 1e-4)))
     });

@@ -39,10 +39,7 @@ pub fn ladder(m: usize, k: usize, n: usize) -> Vec<Rung> {
         }
         flop / best / 1e9
     };
-    let one_thread = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .expect("a thread pool");
+    let one_thread = crate::exercises::one_thread_pool();
     let matmul =
         |c: &mut Array2<f32>| gpt2::kernels::matmul(a.view(), b.view(), c.view_mut(), false);
     // The chapter's versions, all with the same signature over row-major slices.

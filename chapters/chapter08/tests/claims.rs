@@ -2,20 +2,13 @@
 //! ones), whatever the number of threads.
 
 use chapter05::reference;
+use chapter08::exercises::one_thread_pool;
 use chapter08::naive::{matmul_ijk, matmul_tiled};
 use chapter08::precision::compare;
 use gpt2::layers::{LayerNorm, Params};
 use gpt2::optim::{AdamW, AdamWConfig, clip_factor, clip_grad_norm, grad_norm};
 use gpt2::{GPT, GPTConfig};
 use ndarray::{Array1, Array2};
-
-fn one_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap()
-        .install(f)
-}
 
 #[test]
 fn bf16_weights_predict_nearly_the_same() {
@@ -80,7 +73,7 @@ fn layernorm_backward_is_the_same_on_any_number_of_threads() {
         ln.backward(x.view(), mean.view(), rstd.view(), dy.view(), dx.view_mut());
         (dx, ln.weight.grad, ln.bias.grad)
     };
-    assert_eq!(one_thread(run), run());
+    assert_eq!(one_thread_pool().install(run), run());
 }
 
 #[test]
