@@ -2,7 +2,9 @@
 //! to compare with the batched version in `gpt2::attention`; hand-built heads whose weights are
 //! easy to read; the chapter's exercises.
 
+pub mod attention;
 pub mod exercises;
+pub mod gradcheck;
 pub mod heads;
 pub mod naive;
 

@@ -2,6 +2,7 @@
 //! residual addition (the original Transformer's "post-LN"), to compare with GPT-2's pre-LN
 //! block in `gpt2::block`; statistics of the residual stream; the chapter's exercises.
 
+pub mod block;
 pub mod exercises;
 pub mod variants;
 

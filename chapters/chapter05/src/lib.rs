@@ -2,6 +2,7 @@
 //! predictions the chapter prints, and the chapter's exercises.
 
 pub mod exercises;
+pub mod gpt;
 pub mod reference;
 
 // The chapter's markdown: its self-contained Rust blocks run as doctests of this crate.

@@ -3,6 +3,7 @@
 
 pub mod exercises;
 pub mod short_run;
+pub mod train;
 
 // The chapter's markdown: its self-contained Rust blocks run as doctests of this crate.
 #[cfg(doctest)]

@@ -3,6 +3,7 @@
 
 pub mod distribution;
 pub mod exercises;
+pub mod generate;
 
 // The chapter's markdown: its self-contained Rust blocks run as doctests of this crate.
 #[cfg(doctest)]

@@ -1,0 +1,122 @@
+//! The readable training loop of this chapter: ten AdamW steps reproduce PyTorch's losses, and
+//! leave the same weights as the fast library's trainer.
+
+use chapter03::attention::Parameters;
+use chapter05::gpt::{GPT, library_tensors};
+use chapter05::reference;
+use chapter06::train::{Settings, learning_rate, train};
+use gpt2::data::{Loader, LoaderMode};
+use gpt2::gradcheck::relative_error;
+use gpt2::train::{TrainConfig, Trainer};
+
+/// The fixture's run: constant lr 3e-3, decay 0.1, clipping at 1, ten steps.
+fn settings() -> Settings {
+    Settings {
+        steps: 10,
+        lr: 3e-3,
+        min_lr: 3e-3,
+        warmup: 0,
+        weight_decay: 0.1,
+        grad_clip: 1.0,
+    }
+}
+
+/// Step k reads tokens[64k .. 64k + 65] as [4, 16]: the sequential loader with B = 4, T = 16.
+fn loader(tokens: &[u32]) -> Loader {
+    Loader::new(
+        tokens.to_vec(),
+        4,
+        16,
+        LoaderMode::Sequential,
+        0,
+        "the reference tokens",
+    )
+    .unwrap()
+}
+
+// ANCHOR: parity
+#[test]
+fn ten_readable_adamw_steps_match_pytorch() {
+    let expected = reference::expected().unwrap();
+    let tokens = reference::tokens().unwrap();
+    let steps = expected["adamw"]["steps"].as_array().unwrap().clone();
+    let mut model = GPT::load(&reference::dir()).unwrap();
+    train(&mut model, &mut loader(&tokens), &settings(), |s, _| {
+        let loss = steps[s.step]["loss"].as_f64().unwrap();
+        let norm = steps[s.step]["grad_norm_before_clip"].as_f64().unwrap();
+        println!(
+            "step {}: loss {:.6} (PyTorch {loss:.6}), norm {:.6} (PyTorch {norm:.6})",
+            s.step, s.loss, s.grad_norm
+        );
+        assert!((s.loss as f64 - loss).abs() <= 1e-4, "step {}", s.step);
+        assert!(
+            (s.grad_norm as f64 - norm).abs() <= 1e-4 * norm,
+            "step {}",
+            s.step
+        );
+    });
+}
+// ANCHOR_END: parity
+
+#[test]
+fn ten_readable_adamw_steps_leave_the_library_weights() {
+    let tokens = reference::tokens().unwrap();
+    let mut model = GPT::load(&reference::dir()).unwrap();
+    train(&mut model, &mut loader(&tokens), &settings(), |_, _| {});
+
+    let config = TrainConfig {
+        batch: 4,
+        seq: 16,
+        steps: 10,
+        lr: 3e-3,
+        schedule: "constant".into(),
+        loader: "sequential".into(),
+        val_fraction: 0.0,
+        ..TrainConfig::default()
+    };
+    let library = gpt2::GPT::load(&reference::dir()).unwrap();
+    let mut trainer = Trainer::new(library, tokens, Vec::new(), config).unwrap();
+    for _ in 0..10 {
+        trainer.step().unwrap();
+    }
+    let theirs = library_tensors(&mut trainer.model, false);
+    let c = model.config.n_embd;
+    for (name, mine) in model.parameters() {
+        let mut mine: Vec<f32> = mine.iter().copied().collect();
+        let mut theirs: Vec<f64> = theirs[&name].iter().map(|&x| x as f64).collect();
+        if name.ends_with("c_attn.bias") {
+            // The keys' bias adds the same q·b to every score of a row, which the softmax
+            // ignores: its gradient is 0 but for rounding, and Adam, dividing by √v, turns
+            // rounding of either sign into whole steps. The queries' and values' thirds are
+            // compared.
+            mine.drain(c..2 * c);
+            theirs.drain(c..2 * c);
+        }
+        let err = relative_error(&mine, &theirs);
+        println!("{name:<24} relative difference {err:.1e}");
+        assert!(err <= 1e-5, "{name}: {err:.2e}");
+    }
+}
+
+#[test]
+fn the_schedule_warms_up_then_decays_to_the_minimum() {
+    let lr = |step| learning_rate(step, 1e-3, 1e-4, 10, 110);
+    assert!((lr(0) - 1e-4).abs() < 1e-9, "a tenth of the way up");
+    assert!((lr(9) - 1e-3).abs() < 1e-9);
+    assert!(
+        (lr(60) - 5.5e-4).abs() < 1e-7,
+        "half way down the cosine: the mean of lr and min_lr"
+    );
+    assert!((lr(110) - 1e-4).abs() < 1e-9);
+    assert!((lr(500) - 1e-4).abs() < 1e-9);
+    // The same numbers as the library's schedule, at every step.
+    let theirs = gpt2::optim::Schedule::Cosine {
+        lr: 1e-3,
+        min_lr: 1e-4,
+        warmup: 10,
+        total: 110,
+    };
+    for step in 0..200 {
+        assert!((lr(step) - theirs.lr(step)).abs() < 1e-9, "step {step}");
+    }
+}
