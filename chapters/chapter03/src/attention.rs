@@ -55,6 +55,15 @@ impl Linear {
 // ANCHOR_END: linear
 
 impl Linear {
+    /// A layer with all parameters zero.
+    pub fn zeros(fan_in: usize, fan_out: usize) -> Linear {
+        let (weight, bias) = (
+            Array2::zeros((fan_in, fan_out)),
+            ndarray::Array1::zeros(fan_out),
+        );
+        Linear { weight, bias }
+    }
+
     /// GPT-2's initialisation: weights from N(0, std²), biases zero.
     pub fn init(fan_in: usize, fan_out: usize, std: f32, rng: &mut Rng) -> Linear {
         let weight = Array2::from_shape_simple_fn((fan_in, fan_out), || rng.normal() as f32 * std);

@@ -1,7 +1,6 @@
 //! Solutions to the exercises at the end of chapter 3.
 
-use gpt2::attention::CausalSelfAttention;
-use gpt2::layers::Linear;
+use crate::attention::{CausalSelfAttention, Linear};
 use gpt2::rng::Rng;
 use ndarray::Array2;
 
@@ -27,10 +26,10 @@ pub fn look_back(t: usize, offset: usize, sharpness: f32) -> (CausalSelfAttentio
     let mut c_attn = Linear::zeros(t, 3 * t);
     for p in 0..t {
         if p >= offset {
-            c_attn.weight.value[[p, p - offset]] = beta; // query of p = e_(p - offset)
+            c_attn.weight[[p, p - offset]] = beta; // query of p = e_(p - offset)
         }
-        c_attn.weight.value[[p, t + p]] = 1.0; // key of p = e_p
-        c_attn.weight.value[[p, 2 * t + p]] = 1.0; // value of p = e_p
+        c_attn.weight[[p, t + p]] = 1.0; // key of p = e_p
+        c_attn.weight[[p, 2 * t + p]] = 1.0; // value of p = e_p
     }
     let attn = CausalSelfAttention {
         c_attn,

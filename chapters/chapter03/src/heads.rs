@@ -3,9 +3,8 @@
 
 use std::path::Path;
 
+use crate::attention::{CausalSelfAttention, Linear};
 use anyhow::{Result, ensure};
-use gpt2::attention::{AttentionCache, CausalSelfAttention};
-use gpt2::layers::Linear;
 use ndarray::{Array2, Array3, s};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -40,7 +39,7 @@ pub fn hand_built(ids: &[u32], sharpness: f32) -> Result<(CausalSelfAttention, A
     let (q, k, v) = (0, c, 2 * c);
     let beta = sharpness * (d as f32).sqrt(); // undo the 1/√d the scores are scaled by
     let mut c_attn = Linear::zeros(c, 3 * c);
-    let w = &mut c_attn.weight.value;
+    let w = &mut c_attn.weight;
     for ch in 0..d {
         w[[ch, q + ch]] = beta; // head 0: query = token channels
         w[[ch, k + ch]] = 1.0; // head 0: key = token channels
@@ -52,7 +51,7 @@ pub fn hand_built(ids: &[u32], sharpness: f32) -> Result<(CausalSelfAttention, A
         w[[ch, v + d + ch]] = 1.0;
     }
     let mut c_proj = Linear::zeros(c, c);
-    c_proj.weight.value.diag_mut().fill(1.0);
+    c_proj.weight.diag_mut().fill(1.0);
     Ok((
         CausalSelfAttention {
             c_attn,
@@ -66,9 +65,7 @@ pub fn hand_built(ids: &[u32], sharpness: f32) -> Result<(CausalSelfAttention, A
 
 /// The attention weights of `attn` on one sequence x: [T, C] -> [n_head, T, T].
 pub fn weights(attn: &CausalSelfAttention, x: &Array2<f32>) -> Array3<f32> {
-    let mut cache = AttentionCache::default();
-    let mut out = Array2::zeros(x.raw_dim());
-    attn.forward(x.view(), 1, x.nrows(), &mut cache, out.view_mut());
+    let (_, cache) = attn.forward(x, x.nrows());
     cache.att.slice(s![0, .., .., ..]).to_owned()
 }
 

@@ -1,6 +1,7 @@
-//! Chapter 3: causal self-attention. Attention written with plain loops, one head at a time,
-//! to compare with the batched version in `gpt2::attention`; hand-built heads whose weights are
-//! easy to read; the chapter's exercises.
+//! Chapter 3: causal self-attention. The readable GPT-2 starts here (`attention`: the linear
+//! layer and attention, forward and backward, in plain ndarray); attention written with loops,
+//! one head at a time, as the definition reads (`naive`); hand-built heads whose weights are
+//! easy to read; finite-difference checks; the chapter's exercises.
 
 pub mod attention;
 pub mod exercises;

@@ -1,7 +1,6 @@
 //! Attention the way it is defined, with loops over positions and heads and nothing shared.
 
-use gpt2::attention::CausalSelfAttention;
-use gpt2::layers::Linear;
+use crate::attention::{CausalSelfAttention, Linear};
 use ndarray::{Array2, ArrayView2};
 
 // ANCHOR: single_head
@@ -37,12 +36,12 @@ pub fn single_head(
 
 /// x·W + b for each row of x, with loops.
 fn linear(x: &[Vec<f32>], layer: &Linear) -> Vec<Vec<f32>> {
-    let w = &layer.weight.value;
+    let w = &layer.weight;
     x.iter()
         .map(|row| {
             (0..w.ncols())
                 .map(|o| {
-                    layer.bias.value[o]
+                    layer.bias[o]
                         + row
                             .iter()
                             .enumerate()
