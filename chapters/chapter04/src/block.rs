@@ -179,7 +179,11 @@ impl Block {
             },
         )
     }
+}
+// ANCHOR_END: block
 
+// ANCHOR: block_backward
+impl Block {
     /// dout: [N, C] -> (dx: [N, C], the gradients). A residual connection passes its gradient
     /// through unchanged and adds the branch's.
     pub fn backward(&self, cache: &BlockCache, dout: &Array2<f32>) -> (Array2<f32>, Block) {
@@ -199,7 +203,7 @@ impl Block {
         )
     }
 }
-// ANCHOR_END: block
+// ANCHOR_END: block_backward
 
 impl Block {
     /// GPT-2's initialisation: N(0, 0.02²) weights, and N(0, (0.02/√(2·n_layer))²) for the two

@@ -1,13 +1,14 @@
 //! Solutions to the exercises at the end of chapter 4.
 
-use gpt2::layers::{LayerNorm, Params, gelu, gelu_grad};
+use crate::block::{LayerNorm, gelu, gelu_grad};
+use chapter03::attention::Parameters;
 use ndarray::Array2;
 
 // ANCHOR: invariance
 /// Exercise 1: the largest change in LayerNorm's output when its input rows are multiplied by
 /// `scale` (positive) and shifted by `shift`.
 pub fn invariance_gap(ln: &LayerNorm, x: &Array2<f32>, scale: f32, shift: f32) -> f32 {
-    let norm = |x: &Array2<f32>| ln.apply(x.view());
+    let norm = |x: &Array2<f32>| ln.forward(x).0;
     let moved = x.mapv(|v| v * scale + shift);
     (norm(x) - norm(&moved))
         .mapv(f32::abs)
@@ -34,10 +35,8 @@ pub fn gelu_minimum() -> (f32, f32) {
 // ANCHOR_END: gelu_min
 
 // ANCHOR: count
-/// Exercise 3: count the parameters of anything with parameters, by visiting them.
-pub fn count_params<M: Params>(m: &mut M) -> usize {
-    let mut n = 0;
-    m.visit("", &mut |_, _, value, _| n += value.len());
-    n
+/// Exercise 3: count the parameters of anything with parameters, tensor by tensor.
+pub fn count_params<M: Parameters>(m: &mut M) -> usize {
+    m.parameters().iter().map(|(_, p)| p.len()).sum()
 }
 // ANCHOR_END: count

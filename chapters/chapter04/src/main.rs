@@ -32,7 +32,7 @@ fn main() -> Result<()> {
         ];
         let stats: Vec<_> = arrangements
             .iter()
-            .map(|&(_, how)| stream_stats(&blocks, how, &x, b, t))
+            .map(|&(_, how)| stream_stats(&blocks, how, &x, t))
             .collect();
         print!("{:>6}", "block");
         for (name, _) in &arrangements {

@@ -1,9 +1,8 @@
 //! Three ways to arrange a block's two halves, and what each does to the residual stream.
 
-use gpt2::attention::AttentionCache;
-use gpt2::block::{Block, BlockCache, MlpCache};
+use crate::block::Block;
 use gpt2::rng::Rng;
-use ndarray::{Array2, ArrayView2};
+use ndarray::Array2;
 
 /// Where a block puts its LayerNorms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,41 +16,23 @@ pub enum Arrangement {
 }
 
 // ANCHOR: variants
-/// One block applied in the given arrangement. x: [N, C] -> [N, C]
-pub fn apply(
-    block: &Block,
-    how: Arrangement,
-    x: ArrayView2<f32>,
-    b: usize,
-    t: usize,
-) -> Array2<f32> {
-    let attn = |x: ArrayView2<f32>| {
-        let mut out = Array2::zeros(x.raw_dim());
-        block
-            .attn
-            .forward(x, b, t, &mut AttentionCache::default(), out.view_mut());
-        out
-    };
-    let mlp = |x: ArrayView2<f32>| {
-        let mut out = Array2::zeros(x.raw_dim());
-        block
-            .mlp
-            .forward(x, &mut MlpCache::default(), out.view_mut());
-        out
-    };
+/// One block applied in the given arrangement. x: [N, C], N = B·T -> [N, C]
+pub fn apply(block: &Block, how: Arrangement, x: &Array2<f32>, t: usize) -> Array2<f32> {
+    let attn = |x: &Array2<f32>| block.attn.forward(x, t).0;
+    let mlp = |x: &Array2<f32>| block.mlp.forward(x).0;
+    let (ln_1, ln_2) = (
+        |x: &Array2<f32>| block.ln_1.forward(x).0,
+        |x: &Array2<f32>| block.ln_2.forward(x).0,
+    );
     match how {
-        Arrangement::PreLn => {
-            let mut out = Array2::zeros(x.raw_dim());
-            block.forward(x, b, t, &mut BlockCache::default(), out.view_mut());
-            out
-        }
+        Arrangement::PreLn => block.forward(x, t).0,
         Arrangement::PostLn => {
-            let r = block.ln_1.apply((&x + &attn(x)).view());
-            block.ln_2.apply((&r + &mlp(r.view())).view())
+            let r = ln_1(&(x + &attn(x)));
+            ln_2(&(&r + &mlp(&r)))
         }
         Arrangement::NoLn => {
-            let r = &x + &attn(x);
-            &r + &mlp(r.view())
+            let r = x + &attn(x);
+            &r + &mlp(&r)
         }
     }
 }
@@ -70,13 +51,12 @@ pub fn stream_stats(
     blocks: &[Block],
     how: Arrangement,
     x: &Array2<f32>,
-    b: usize,
     t: usize,
 ) -> Vec<(f64, f64)> {
     let mut stats = vec![mean_std(x)];
     let mut x = x.clone();
     for block in blocks {
-        x = apply(block, how, x.view(), b, t);
+        x = apply(block, how, &x, t);
         stats.push(mean_std(&x));
     }
     stats
@@ -102,8 +82,8 @@ pub fn random_blocks(
                     &mut block.mlp.c_fc,
                     &mut block.mlp.c_proj,
                 ] {
-                    let std = 1.0 / (lin.weight.value.nrows() as f32).sqrt();
-                    lin.weight.value.mapv_inplace(|_| rng.normal() as f32 * std);
+                    let std = 1.0 / (lin.weight.nrows() as f32).sqrt();
+                    lin.weight.mapv_inplace(|_| rng.normal() as f32 * std);
                 }
             }
             block

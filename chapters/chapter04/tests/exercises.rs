@@ -1,9 +1,8 @@
 //! The solutions to chapter 4's exercises do what the chapter says.
 
+use chapter04::block::{Block, LayerNorm};
 use chapter04::exercises::{count_params, gelu_minimum, invariance_gap};
 use gpt2::GPTConfig;
-use gpt2::block::Block;
-use gpt2::layers::LayerNorm;
 use gpt2::rng::Rng;
 use ndarray::Array2;
 
