@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
+use chapter03::attention::Parameters;
+use chapter05::gpt::GPT;
 use clap::Parser;
-use gpt2::generate::{Sampling, distribution};
-use gpt2::layers::Params;
 use gpt2::numfmt::group_digits;
-use gpt2::{GPT, GPTConfig, Tokenizer};
-use ndarray::Array2;
+use gpt2::{GPTConfig, Tokenizer};
+use ndarray::{Array2, Axis, s};
 
 #[derive(Parser)]
 #[command(about = "Chapter 5: a whole GPT-2 and its next-token predictions")]
@@ -49,11 +49,10 @@ fn run(args: Args) -> Result<()> {
     };
     println!("== {what} ==\n");
     print!("{}", model.config.param_count().table());
-    let mut visited = 0;
-    model.visit("", &mut |_, _, value, _| visited += value.len());
+    let counted: usize = model.parameters().iter().map(|(_, p)| p.len()).sum();
     println!(
         "\nCounted by visiting every tensor: {}.",
-        group_digits(visited as u64)
+        group_digits(counted as u64)
     );
 
     let tok = Tokenizer::from_spec(&args.tokenizer)?;
@@ -66,10 +65,17 @@ fn run(args: Args) -> Result<()> {
         ids.drain(..ids.len() - block); // keep the last block_size tokens
     }
     let x = Array2::from_shape_vec((1, ids.len()), ids.clone())?;
-    let (logits, _) = model.forward(x.view(), None)?;
-    let last = logits.slice(ndarray::s![0, ids.len() - 1, ..]);
-    // The model's own distribution: softmax of the logits, most likely first.
-    let probs = distribution(last.as_slice().expect("contiguous"), &Sampling::default());
+    let (logits, _) = model.forward(&x);
+    // The model's own distribution: softmax of the last position's logits, most likely first.
+    let last = logits.slice(s![0, ids.len() - 1, ..]);
+    let exp = last.mapv(|l| ((l - last.fold(f32::MIN, |m, &x| m.max(x))) as f64).exp());
+    let total = exp.sum_axis(Axis(0)).into_scalar();
+    let mut probs: Vec<(u32, f64)> = exp
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (i as u32, e / total))
+        .collect();
+    probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
 
     println!("\n== The next token after {:?} ==\n", args.prompt);
     println!("{:>4} {:>8} {:>12}  token", "rank", "id", "probability");

@@ -1,9 +1,10 @@
 //! The solutions to chapter 5's exercises do what the chapter says.
 
 use chapter05::exercises::{initial_loss, logit_lens};
+use chapter05::gpt::GPT;
 use chapter05::reference;
 use gpt2::data::{Loader, LoaderMode, load_tokens};
-use gpt2::{GPT, GPTConfig, Tokenizer};
+use gpt2::{GPTConfig, Tokenizer};
 use ndarray::Array2;
 
 #[test]
@@ -14,12 +15,7 @@ fn a_new_model_is_a_uniform_guess() {
     let batch = loader.next_batch();
     let x = Array2::from_shape_vec((4, 64), batch.x).unwrap();
     let y = Array2::from_shape_vec((4, 64), batch.y).unwrap();
-    let loss = initial_loss(
-        GPTConfig::preset("shakespeare").unwrap(),
-        1,
-        x.view(),
-        y.view(),
-    );
+    let loss = initial_loss(GPTConfig::preset("shakespeare").unwrap(), 1, &x, &y);
     let uniform = (50257f32).ln();
     println!("initial loss {loss:.3}, ln(50257) = {uniform:.3}");
     assert!((loss - uniform).abs() < 0.1, "{loss}");
@@ -27,12 +23,12 @@ fn a_new_model_is_a_uniform_guess() {
 
 #[test]
 fn the_last_lens_is_the_models_own_prediction() {
-    let mut model = GPT::load(&reference::dir()).unwrap();
+    let model = GPT::load(&reference::dir()).unwrap();
     let ids = [1u32, 2, 3, 4, 5];
     let lens = logit_lens(&model, &ids);
     assert_eq!(lens.len(), 3);
     let x = Array2::from_shape_vec((1, 5), ids.to_vec()).unwrap();
-    let (logits, _) = model.forward(x.view(), None).unwrap();
+    let (logits, _) = model.forward(&x);
     let last = logits.slice(ndarray::s![0, 4, ..]);
     let top = (0..last.len())
         .max_by(|&a, &b| last[a].total_cmp(&last[b]))
