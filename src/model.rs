@@ -295,7 +295,7 @@ impl GPT {
 /// Sum over rows of -ln softmax(logits)[target], computed stably as log-sum-exp minus the
 /// target's logit. Writes each row's log-sum-exp into `lse`. With `grad`, also replaces each
 /// row by the gradient of the mean loss, (softmax(row) - onehot(target)) / N.
-fn cross_entropy(
+pub fn cross_entropy(
     mut logits: ArrayViewMut2<f32>,
     targets: &[u32],
     mut lse: ArrayViewMut1<f32>,

@@ -1,6 +1,7 @@
-//! Chapter 4: the Transformer block. Blocks arranged without LayerNorm and with it after the
-//! residual addition (the original Transformer's "post-LN"), to compare with GPT-2's pre-LN
-//! block in `gpt2::block`; statistics of the residual stream; the chapter's exercises.
+//! Chapter 4: the Transformer block. The readable GPT-2's LayerNorm, GELU, MLP and block
+//! (`block`, on chapter 3's attention); blocks arranged without LayerNorm and with it after the
+//! residual addition (the original Transformer's "post-LN"), to compare with GPT-2's pre-LN;
+//! statistics of the residual stream; the chapter's exercises.
 
 pub mod block;
 pub mod exercises;

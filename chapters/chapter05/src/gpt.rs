@@ -112,7 +112,8 @@ pub fn cross_entropy(logits: &Array3<f32>, targets: &Array2<u32>) -> (f32, Array
     let n = targets.len() as f32;
     // −ln softmax(l)[y] = ln Σ e^l − l_y, with the largest logit taken out so exp cannot overflow
     let max = logits.map_axis(Axis(2), |r| r.fold(f32::NEG_INFINITY, |m, &x| m.max(x)));
-    let exp = (logits - &max.view().insert_axis(Axis(2))).mapv(f32::exp);
+    let mut exp = logits - &max.view().insert_axis(Axis(2));
+    exp.mapv_inplace(f32::exp);
     let sum = exp.sum_axis(Axis(2));
     let mut dlogits = exp / sum.view().insert_axis(Axis(2)) / n;
     let mut loss = 0.0f64;

@@ -1,5 +1,6 @@
-//! Chapter 5: the whole GPT-2. The fixtures of the reference model, the next-token
-//! predictions the chapter prints, and the chapter's exercises.
+//! Chapter 5: the whole GPT-2. The readable model (`gpt`: embeddings, chapter 4's blocks, the
+//! tied LM head, cross-entropy, the backward pass, checkpoints through the library's loader);
+//! the fixtures of the reference model; the chapter's exercises.
 
 pub mod exercises;
 pub mod gpt;

@@ -1,5 +1,6 @@
-//! Chapter 6: training. A short run that shows a loss curve, and the same run on a sliver of
-//! the text, which overfits; the chapter's exercises.
+//! Chapter 6: training. The readable AdamW, clipping, schedule and loop (`train`); a short run
+//! that shows a loss curve, and the same run on a sliver of the text, which overfits; the
+//! chapter's exercises.
 
 pub mod exercises;
 pub mod short_run;

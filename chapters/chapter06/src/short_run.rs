@@ -1,11 +1,15 @@
-//! A short training run, measured as it goes.
+//! A short training run of the readable model, measured as it goes.
 
 use std::path::Path;
 
 use anyhow::Result;
+use gpt2::GPTConfig;
+use gpt2::data::{Loader, LoaderMode};
 use gpt2::train::{TrainConfig, Trainer};
-use gpt2::{GPT, GPTConfig};
 use plotters::prelude::*;
+
+use crate::train::{Settings, evaluate, train};
+use chapter05::gpt::GPT;
 
 /// The losses of a run: every step's training loss, and the validation loss at some steps.
 pub struct Curve {
@@ -14,9 +18,53 @@ pub struct Curve {
 }
 
 // ANCHOR: short_run
-/// Trains a fresh `shakespeare`-shaped model for `steps` steps of 4 sequences of 64 tokens on
-/// `train`, measuring the loss on `val` every `every` steps. Returns the curve and the model.
-pub fn short_run(train: &[u32], val: &[u32], steps: usize, every: usize) -> Result<(Curve, GPT)> {
+/// Trains a fresh `shakespeare`-shaped model for `steps` steps of 4 sequences of 64 tokens at
+/// random offsets of `train`, measuring the loss on `val` every `every` steps. Returns the
+/// curve and the model.
+pub fn short_run(
+    train_ids: &[u32],
+    val: &[u32],
+    steps: usize,
+    every: usize,
+) -> Result<(Curve, GPT)> {
+    let settings = Settings {
+        steps,
+        lr: 2e-3,
+        min_lr: 2e-4,
+        warmup: 20,
+        ..Settings::default()
+    };
+    let mut model = GPT::new(GPTConfig::preset("shakespeare")?, 1);
+    let mut loader = Loader::new(
+        train_ids.to_vec(),
+        4,
+        64,
+        LoaderMode::Random,
+        1337,
+        "the training text",
+    )?;
+    let mut curve = Curve {
+        train: Vec::new(),
+        val: vec![(0, evaluate(&model, val, 4, 64))],
+    };
+    train(&mut model, &mut loader, &settings, |step, model| {
+        curve.train.push((step.step, step.loss));
+        if (step.step + 1) % every == 0 {
+            curve.val.push((step.step + 1, evaluate(model, val, 4, 64)));
+        }
+    });
+    Ok((curve, model))
+}
+// ANCHOR_END: short_run
+
+/// The same run on the fast library's trainer (`gpt2::train`, chapter 8): the same model, the
+/// same batches, the same settings. Chapters 7 and 8 take their trained model from it.
+pub fn library_short_run(
+    train: &[u32],
+    val: &[u32],
+    steps: usize,
+    every: usize,
+) -> Result<(Curve, gpt2::GPT)> {
     let config = TrainConfig {
         batch: 4,
         seq: 64,
@@ -26,7 +74,7 @@ pub fn short_run(train: &[u32], val: &[u32], steps: usize, every: usize) -> Resu
         warmup: 20,
         ..TrainConfig::default()
     };
-    let model = GPT::new(GPTConfig::preset("shakespeare")?, 1);
+    let model = gpt2::GPT::new(GPTConfig::preset("shakespeare")?, 1);
     let mut trainer = Trainer::new(model, train.to_vec(), val.to_vec(), config)?;
     let mut curve = Curve {
         train: Vec::new(),
@@ -44,7 +92,6 @@ pub fn short_run(train: &[u32], val: &[u32], steps: usize, every: usize) -> Resu
     }
     Ok((curve, trainer.model))
 }
-// ANCHOR_END: short_run
 
 /// Both runs' validation losses, and their training losses smoothed, on one chart.
 pub fn plot(runs: &[(&str, &Curve, RGBColor)], path: &Path) -> Result<()> {

@@ -10,9 +10,9 @@ use gpt2::data::Loader;
 // ANCHOR: adamw
 /// AdamW: Adam's step on running averages of each parameter's gradient (m) and squared
 /// gradient (v), with the weight decay taken apart from the gradient. m and v hold one number
-/// per parameter, so they are kept as two models.
+/// per parameter, so they are kept as two models (M is `GPT`, or any layer).
 #[derive(Debug, Clone)]
-pub struct AdamW {
+pub struct AdamW<M> {
     pub beta1: f32,
     pub beta2: f32,
     pub eps: f32,
@@ -20,13 +20,13 @@ pub struct AdamW {
     pub weight_decay: f32,
     /// Updates made so far: the t of the bias corrections.
     pub t: i32,
-    pub m: GPT,
-    pub v: GPT,
+    pub m: M,
+    pub v: M,
 }
 
-impl AdamW {
+impl<M: Parameters + Clone> AdamW<M> {
     /// GPT-2's settings (β = 0.9, 0.95, eps = 1e-8), zero moments.
-    pub fn new(model: &GPT, weight_decay: f32) -> AdamW {
+    pub fn new(model: &M, weight_decay: f32) -> AdamW<M> {
         let mut zeros = model.clone();
         for (_, mut p) in zeros.parameters() {
             p.fill(0.0);
@@ -45,7 +45,7 @@ impl AdamW {
 
     /// One update of every parameter from its gradient, with learning rate `lr`:
     /// p ← p·(1 − lr·decay) − lr · m̂ / (√v̂ + eps), m̂ and v̂ the bias-corrected averages.
-    pub fn step(&mut self, model: &mut GPT, grads: &mut GPT, lr: f32) {
+    pub fn step(&mut self, model: &mut M, grads: &mut M, lr: f32) {
         self.t += 1;
         let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
         let (c1, c2) = (1.0 - b1.powi(self.t), 1.0 - b2.powi(self.t));
@@ -74,11 +74,11 @@ impl AdamW {
 // ANCHOR: clip
 /// Scales the gradients down so that their global norm √(Σ g²) is at most `max_norm`
 /// (0 = no limit). Returns the norm before clipping.
-pub fn clip_grad_norm(grads: &mut GPT, max_norm: f32) -> f32 {
+pub fn clip_grad_norm<M: Parameters>(grads: &mut M, max_norm: f32) -> f32 {
     let squares = grads
         .parameters()
         .into_iter()
-        .map(|(_, g)| g.mapv(|g| g as f64 * g as f64).sum());
+        .map(|(_, g)| g.iter().map(|&g| g as f64 * g as f64).sum::<f64>());
     let norm = squares.sum::<f64>().sqrt() as f32;
     let scale = max_norm / (norm + 1e-6);
     if max_norm > 0.0 && scale < 1.0 {

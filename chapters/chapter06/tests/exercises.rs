@@ -1,7 +1,8 @@
 //! The solutions to chapter 6's exercises do what the chapter says.
 
+use chapter05::gpt::GPT;
 use chapter06::exercises::{decay_split, first_adam_step};
-use gpt2::{GPT, GPTConfig};
+use gpt2::GPTConfig;
 
 #[test]
 fn adams_first_step_is_the_learning_rate() {

@@ -1,43 +1,79 @@
-//! Ten AdamW steps on the reference model reproduce PyTorch's losses and gradient norms.
+//! The readable training loop of this chapter: ten AdamW steps with clipping and weight decay
+//! reproduce PyTorch's losses and gradient norms; the schedule is the one described.
 
+use chapter05::gpt::GPT;
 use chapter05::reference;
-use gpt2::GPT;
-use gpt2::train::{TrainConfig, Trainer};
+use chapter06::train::{Settings, learning_rate, train};
+use gpt2::data::{Loader, LoaderMode};
+
+/// The fixture's run: constant lr 3e-3, decay 0.1, clipping at 1, ten steps.
+fn settings() -> Settings {
+    Settings {
+        steps: 10,
+        lr: 3e-3,
+        min_lr: 3e-3,
+        warmup: 0,
+        weight_decay: 0.1,
+        grad_clip: 1.0,
+    }
+}
+
+/// Step k reads tokens[64k .. 64k + 65] as [4, 16]: the sequential loader with B = 4, T = 16.
+fn loader(tokens: &[u32]) -> Loader {
+    Loader::new(
+        tokens.to_vec(),
+        4,
+        16,
+        LoaderMode::Sequential,
+        0,
+        "the reference tokens",
+    )
+    .unwrap()
+}
 
 // ANCHOR: parity
 #[test]
-fn ten_adamw_steps_match_pytorch() {
+fn ten_readable_adamw_steps_match_pytorch() {
     let expected = reference::expected().unwrap();
-    let adamw = &expected["adamw"];
-    let tokens = reference::id_list(&expected["tokens"]).unwrap();
-    // Step k reads tokens[64k .. 64k + 65] as [4, 16]: the sequential loader with B = 4, T = 16.
-    let config = TrainConfig {
-        batch: 4,
-        seq: 16,
-        steps: 10,
-        lr: adamw["lr"].as_f64().unwrap() as f32,
-        schedule: "constant".into(),
-        weight_decay: adamw["weight_decay"].as_f64().unwrap() as f32,
-        grad_clip: adamw["grad_clip_global_norm"].as_f64().unwrap() as f32,
-        loader: "sequential".into(),
-        val_fraction: 0.0,
-        ..TrainConfig::default()
-    };
-    let model = GPT::load(&reference::dir()).unwrap();
-    let mut trainer = Trainer::new(model, tokens, Vec::new(), config).unwrap();
-    for (k, step) in adamw["steps"].as_array().unwrap().iter().enumerate() {
-        let stats = trainer.step().unwrap();
-        let loss = step["loss"].as_f64().unwrap();
-        let norm = step["grad_norm_before_clip"].as_f64().unwrap();
+    let tokens = reference::tokens().unwrap();
+    let steps = expected["adamw"]["steps"].as_array().unwrap().clone();
+    let mut model = GPT::load(&reference::dir()).unwrap();
+    train(&mut model, &mut loader(&tokens), &settings(), |s, _| {
+        let loss = steps[s.step]["loss"].as_f64().unwrap();
+        let norm = steps[s.step]["grad_norm_before_clip"].as_f64().unwrap();
         println!(
-            "step {k}: loss {:.6} (PyTorch {loss:.6}), grad norm {:.6} (PyTorch {norm:.6})",
-            stats.loss, stats.grad_norm
+            "step {}: loss {:.6} (PyTorch {loss:.6}), grad norm {:.6} (PyTorch {norm:.6})",
+            s.step, s.loss, s.grad_norm
         );
-        assert!((stats.loss as f64 - loss).abs() <= 1e-4, "step {k}");
+        assert!((s.loss as f64 - loss).abs() <= 1e-4, "step {}", s.step);
         assert!(
-            (stats.grad_norm as f64 - norm).abs() <= 1e-4 * norm,
-            "step {k}"
+            (s.grad_norm as f64 - norm).abs() <= 1e-4 * norm,
+            "step {}",
+            s.step
         );
-    }
+    });
 }
 // ANCHOR_END: parity
+
+#[test]
+fn the_schedule_warms_up_then_decays_to_the_minimum() {
+    let lr = |step| learning_rate(step, 1e-3, 1e-4, 10, 110);
+    assert!((lr(0) - 1e-4).abs() < 1e-9, "a tenth of the way up");
+    assert!((lr(9) - 1e-3).abs() < 1e-9);
+    assert!(
+        (lr(60) - 5.5e-4).abs() < 1e-7,
+        "half way down the cosine: the mean of lr and min_lr"
+    );
+    assert!((lr(110) - 1e-4).abs() < 1e-9);
+    assert!((lr(500) - 1e-4).abs() < 1e-9);
+    // The same numbers as the library's schedule, at every step.
+    let theirs = gpt2::optim::Schedule::Cosine {
+        lr: 1e-3,
+        min_lr: 1e-4,
+        warmup: 10,
+        total: 110,
+    };
+    for step in 0..200 {
+        assert!((lr(step) - theirs.lr(step)).abs() < 1e-9, "step {step}");
+    }
+}

@@ -5,7 +5,10 @@ use std::path::Path;
 
 use anyhow::Result;
 use gpt2::Tokenizer;
-use gpt2::generate::{Sampling, distribution};
+use gpt2::generate::Sampling;
+use ndarray::ArrayView1;
+
+use crate::generate::candidates;
 use plotters::prelude::*;
 
 /// A token's text for a label: visible spaces and newlines.
@@ -18,7 +21,7 @@ pub fn label(tok: &Tokenizer, id: u32) -> String {
 
 /// The probability `s` gives to each of `ids` (0 for a token it rules out).
 pub fn probabilities(logits: &[f32], s: &Sampling, ids: &[u32]) -> Vec<f64> {
-    let d = distribution(logits, s);
+    let d = candidates(ArrayView1::from(logits), s);
     ids.iter()
         .map(|id| d.iter().find(|c| c.0 == *id).map_or(0.0, |c| c.1))
         .collect()

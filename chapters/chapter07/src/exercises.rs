@@ -1,24 +1,24 @@
 //! Solutions to the exercises at the end of chapter 7.
 
 use gpt2::GPTConfig;
-use gpt2::generate::{Sampling, distribution};
+use gpt2::generate::Sampling;
+use ndarray::ArrayView1;
+
+use crate::generate::candidates;
 
 // ANCHOR: nucleus
 /// Exercise 1: how many tokens top-p keeps for these logits.
 pub fn nucleus_size(logits: &[f32], top_p: f32) -> usize {
-    distribution(
-        logits,
-        &Sampling {
-            top_p,
-            ..Sampling::default()
-        },
-    )
-    .len()
+    let s = Sampling {
+        top_p,
+        ..Sampling::default()
+    };
+    candidates(ArrayView1::from(logits), &s).len()
 }
 // ANCHOR_END: nucleus
 
 // ANCHOR: penalty
-/// Exercise 2: a repetition penalty (as in the CTRL paper): make every token that already
+/// Exercise 2: a repetition penalty: make every token that already
 /// appears in `seen` less likely, by dividing a positive logit by `penalty` and multiplying a
 /// negative one by it.
 pub fn penalize(logits: &mut [f32], seen: &[u32], penalty: f32) {

@@ -6,29 +6,50 @@ use ndarray::{Array2, ArrayView1, Axis, concatenate, s};
 use chapter03::attention::{CausalSelfAttention, attend};
 use chapter04::block::Block;
 use chapter05::gpt::GPT;
+use gpt2::generate::Sampling;
 use gpt2::rng::Rng;
 
 // ANCHOR: sample
-/// Draws the next token from one position's logits: [V]. Temperature divides the logits
-/// (0 = greedy: the most likely token); top-k keeps the k most likely tokens (0 = all).
-pub fn sample(logits: ArrayView1<f32>, temperature: f32, top_k: usize, rng: &mut Rng) -> u32 {
-    // Most likely first; among equal logits, the lower id first.
+/// The tokens a draw from one position's logits: [V] may pick under `s`, most likely first (among
+/// equal logits, the lower id first), with their probabilities, which sum to 1.
+pub fn candidates(logits: ArrayView1<f32>, s: &Sampling) -> Vec<(u32, f64)> {
     let mut order: Vec<usize> = (0..logits.len()).collect();
     order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
-    if temperature <= 0.0 || top_k == 1 {
-        return order[0] as u32;
+    if s.temperature <= 0.0 || s.top_k == 1 {
+        return vec![(order[0] as u32, 1.0)]; // greedy
     }
-    if top_k > 0 {
-        order.truncate(top_k);
+    if s.top_k > 0 {
+        order.truncate(s.top_k);
     }
     // softmax(logits / temperature) over the candidates, shifted by the largest for stability
-    let weights: Vec<f64> = order
+    let mut probs: Vec<f64> = order
         .iter()
-        .map(|&i| (((logits[i] - logits[order[0]]) / temperature) as f64).exp())
+        .map(|&i| (((logits[i] - logits[order[0]]) / s.temperature) as f64).exp())
         .collect();
-    let total: f64 = weights.iter().sum();
-    let probs: Vec<f64> = weights.iter().map(|w| w / total).collect();
-    order[rng.weighted(&probs)] as u32
+    if s.top_p < 1.0 {
+        // The nucleus: the shortest prefix whose probability reaches top_p.
+        let total: f64 = probs.iter().sum();
+        let mut mass = 0.0;
+        let keep = probs.iter().take_while(|&&p| {
+            let before = mass;
+            mass += p / total;
+            before < s.top_p as f64
+        });
+        probs.truncate(keep.count());
+    }
+    let total: f64 = probs.iter().sum();
+    order
+        .iter()
+        .zip(probs)
+        .map(|(&i, p)| (i as u32, p / total))
+        .collect()
+}
+
+/// Draws the next token from one position's logits: [V], under `s`.
+pub fn sample(logits: ArrayView1<f32>, s: &Sampling, rng: &mut Rng) -> u32 {
+    let candidates = candidates(logits, s);
+    let probs: Vec<f64> = candidates.iter().map(|c| c.1).collect();
+    candidates[rng.weighted(&probs)].0
 }
 // ANCHOR_END: sample
 
@@ -101,15 +122,16 @@ pub fn forward_cached(model: &GPT, ids: &[u32], cache: &mut [KvCache]) -> Array2
 // ANCHOR_END: cache
 
 // ANCHOR: generate
-/// Continues `prompt` by `max_new` tokens. The model reads at most block_size tokens: once the
-/// context is full, the window slides and is read afresh (GPT-2's positions are absolute, so
-/// cached keys cannot shift).
+/// Continues `prompt` by up to `max_new` tokens drawn under `s`, stopping early after `stop`
+/// (for example `<|endoftext|>`). The model reads at most block_size tokens: once the context
+/// is full, the window slides and is read afresh (GPT-2's positions are absolute, so cached
+/// keys cannot shift).
 pub fn generate(
     model: &GPT,
     prompt: &[u32],
     max_new: usize,
-    temperature: f32,
-    top_k: usize,
+    s: &Sampling,
+    stop: Option<u32>,
     rng: &mut Rng,
 ) -> Vec<u32> {
     let block = model.config.block_size;
@@ -117,8 +139,11 @@ pub fn generate(
     let mut cache = new_cache(model);
     let mut logits = forward_cached(model, &ids[ids.len().saturating_sub(block)..], &mut cache);
     for _ in 0..max_new {
-        let next = sample(logits.row(logits.nrows() - 1), temperature, top_k, rng);
+        let next = sample(logits.row(logits.nrows() - 1), s, rng);
         ids.push(next);
+        if Some(next) == stop {
+            break;
+        }
         logits = if cache[0].k.nrows() < block {
             forward_cached(model, &[next], &mut cache)
         } else {

@@ -1,5 +1,6 @@
-//! Chapter 7: generation. The next-token distribution under different sampling settings, drawn
-//! as bar charts, and the chapter's exercises.
+//! Chapter 7: generation. The readable sampler and KV cache (`generate`); the next-token
+//! distribution under different sampling settings, drawn as bar charts; the chapter's
+//! exercises.
 
 pub mod distribution;
 pub mod exercises;

@@ -7,10 +7,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
+use chapter05::gpt::GPT;
 use chapter07::distribution::{bar_charts, label, probabilities};
-use gpt2::generate::{Sampling, distribution, generate, generate_uncached};
+use chapter07::generate::{candidates, forward_cached, generate, new_cache};
+use gpt2::generate::Sampling;
 use gpt2::rng::Rng;
-use gpt2::{GPT, GPTConfig, Tokenizer};
+use gpt2::{GPTConfig, Tokenizer};
 
 const PROMPT: &str = "ROMEO:\nI will";
 
@@ -19,17 +21,19 @@ fn main() -> Result<()> {
     let ids = gpt2::data::load_tokens(&gpt2::data::default_text_path(), &tok)?;
     let (train, val) = gpt2::data::split(&ids, 0.1);
     println!("Training the `shakespeare` model for 200 short steps (chapter 6's exercise)...");
-    let (curve, model) = chapter06::short_run::short_run(train, &val[..8192], 200, 200)?;
+    // The library trains it (chapter 6 compares the two loops); the readable model generates.
+    let (curve, mut trained) =
+        chapter06::short_run::library_short_run(train, &val[..8192], 200, 200)?;
+    let model = GPT::from_library(&mut trained);
     println!(
         "validation loss {:.3}\n",
         curve.val.last().map_or(f32::NAN, |v| v.1)
     );
 
     let prompt = tok.encode(PROMPT);
-    let logits = model
-        .forward_cached(&prompt, &mut model.new_cache())?
-        .to_vec();
-    let top: Vec<u32> = distribution(&logits, &Sampling::default())
+    let logits = forward_cached(&model, &prompt, &mut new_cache(&model));
+    let logits = logits.row(prompt.len() - 1).to_vec();
+    let top: Vec<u32> = candidates(ndarray::ArrayView1::from(&logits[..]), &Sampling::default())
         .iter()
         .take(8)
         .map(|c| c.0)
@@ -100,15 +104,7 @@ fn main() -> Result<()> {
     println!("\nWrote the bar charts to {}.\n", path.display());
 
     for (name, s) in [settings[0], settings[1], settings[3], settings[5]] {
-        let new = generate(
-            &model,
-            &prompt,
-            24,
-            &s,
-            Some(tok.eot()),
-            &mut Rng::new(1),
-            |_| {},
-        )?;
+        let new = generate(&model, &prompt, 24, &s, Some(tok.eot()), &mut Rng::new(1));
         println!("{name:>9}: {:?}", format!("{PROMPT}{}", tok.decode(&new)?));
     }
 
@@ -122,7 +118,8 @@ fn main() -> Result<()> {
 fn timing() -> Result<()> {
     let mut config = GPTConfig::preset("gpt2")?;
     config.n_layer = 4; // GPT-2's width and vocabulary, four of its blocks: seconds, not minutes
-    let mut model = GPT::new(config, 1);
+    // The library (chapter 8) generates here: the readable loops would take minutes at 1,024.
+    let mut model = gpt2::GPT::new(config, 1);
     let s = Sampling {
         temperature: 0.0,
         ..Sampling::default()
@@ -138,11 +135,11 @@ fn timing() -> Result<()> {
             Ok(t.elapsed().as_secs_f64() * 1e3 / 16.0)
         };
         let cached = time(&mut || {
-            generate(&model, &prompt, 16, &s, None, &mut Rng::new(0), |_| {})?;
+            gpt2::generate::generate(&model, &prompt, 16, &s, None, &mut Rng::new(0), |_| {})?;
             Ok(())
         })?;
         let uncached = time(&mut || {
-            generate_uncached(&mut model, &prompt, 16, &s, &mut Rng::new(0))?;
+            gpt2::generate::generate_uncached(&mut model, &prompt, 16, &s, &mut Rng::new(0))?;
             Ok(())
         })?;
         println!("{context:>8} {cached:>12.1} {uncached:>12.1}");

@@ -1,11 +1,13 @@
-//! Greedy decoding reproduces Hugging Face's tokens, the KV cache changes nothing but the
-//! speed, and a seed fixes the sample.
+//! The claims of chapter 7 about the readable generation: greedy decoding reproduces Hugging
+//! Face's tokens, the KV cache changes nothing but the speed, a seed fixes the sample, and
+//! generation stops at the stop token.
 
+use chapter05::gpt::GPT;
 use chapter05::reference;
-use gpt2::GPT;
-use gpt2::generate::{Sampling, generate, generate_uncached};
+use chapter07::generate::{forward_cached, generate, new_cache};
+use gpt2::generate::Sampling;
 use gpt2::rng::Rng;
-use ndarray::Array2;
+use ndarray::{Array2, s};
 
 fn greedy() -> Sampling {
     Sampling {
@@ -28,9 +30,7 @@ fn greedy_tokens_match_hugging_face() {
         &greedy(),
         None,
         &mut Rng::new(0),
-        |_| {},
-    )
-    .unwrap();
+    );
     assert_eq!(ours, continuation);
 }
 // ANCHOR_END: parity
@@ -39,58 +39,69 @@ fn greedy_tokens_match_hugging_face() {
 #[test]
 fn cached_and_uncached_logits_agree_at_every_step() {
     let model = GPT::load(&reference::dir()).unwrap();
-    let mut full = GPT::load(&reference::dir()).unwrap();
     let mut ids: Vec<u32> = vec![7, 300, 42, 5, 99];
-    let mut cache = model.new_cache();
-    let mut cached = model.forward_cached(&ids, &mut cache).unwrap();
-    // 25 steps: the context of 32 fills up, and the window starts to slide.
-    for step in 0..25 {
+    let mut cache = new_cache(&model);
+    let mut cached = forward_cached(&model, &ids, &mut cache);
+    // Up to the context of 32: each step's last row equals the full forward pass's last row.
+    for step in 0..27 {
         let x = Array2::from_shape_vec((1, ids.len()), ids.clone()).unwrap();
-        let (logits, _) = full.forward(x.view(), None).unwrap();
-        let reference = logits.slice(ndarray::s![0, ids.len() - 1, ..]);
-        let err = (&cached - &reference)
+        let full = model.forward(&x).0;
+        let last = cached.row(cached.nrows() - 1);
+        let err = (&last - &full.slice(s![0, ids.len() - 1, ..]))
             .mapv(f32::abs)
             .fold(0.0f32, |m, &e| m.max(e));
         assert!(err <= 1e-5, "step {step}: max difference {err}");
         let next = (step * 37 % 512) as u32;
         ids.push(next);
-        cached = model.forward_cached(&[next], &mut cache).unwrap();
+        cached = forward_cached(&model, &[next], &mut cache);
     }
-    assert!(
-        model
-            .forward_cached(&[1, 2, 3, 4, 5, 6, 7, 8], &mut cache)
-            .is_err(),
-        "the context is full"
-    );
+    assert_eq!(cache[0].k.nrows(), 32, "the context is full");
 }
 // ANCHOR_END: cache
 
+/// Generation without a cache: the whole context (its last block_size tokens) at every step.
+fn generate_uncached(
+    model: &GPT,
+    prompt: &[u32],
+    max_new: usize,
+    s: &Sampling,
+    rng: &mut Rng,
+) -> Vec<u32> {
+    let mut ids = prompt.to_vec();
+    for _ in 0..max_new {
+        let context = &ids[ids.len().saturating_sub(model.config.block_size)..];
+        let x = Array2::from_shape_vec((1, context.len()), context.to_vec()).unwrap();
+        let logits = model.forward(&x).0;
+        ids.push(chapter07::generate::sample(
+            logits.slice(s![0, context.len() - 1, ..]),
+            s,
+            rng,
+        ));
+    }
+    ids[prompt.len()..].to_vec()
+}
+
 #[test]
 fn the_window_slides_the_same_way_with_and_without_the_cache() {
-    let mut model = GPT::load(&reference::dir()).unwrap();
+    let model = GPT::load(&reference::dir()).unwrap();
     let s = Sampling {
         temperature: 0.9,
         top_k: 50,
         top_p: 0.95,
     };
-    let prompt = [1, 2, 3];
     // 60 tokens: well past the context of 32.
-    let cached = generate(&model, &prompt, 60, &s, None, &mut Rng::new(5), |_| {}).unwrap();
-    let uncached = generate_uncached(&mut model, &prompt, 60, &s, &mut Rng::new(5)).unwrap();
+    let cached = generate(&model, &[1, 2, 3], 60, &s, None, &mut Rng::new(5));
+    let uncached = generate_uncached(&model, &[1, 2, 3], 60, &s, &mut Rng::new(5));
     assert_eq!(cached, uncached);
 }
 
 #[test]
 fn the_same_seed_gives_the_same_sample() {
     let model = GPT::load(&reference::dir()).unwrap();
-    let s = Sampling {
-        temperature: 1.0,
-        top_k: 0,
-        top_p: 1.0,
-    };
-    let a = generate(&model, &[1, 2, 3], 30, &s, None, &mut Rng::new(42), |_| {}).unwrap();
-    let b = generate(&model, &[1, 2, 3], 30, &s, None, &mut Rng::new(42), |_| {}).unwrap();
-    let c = generate(&model, &[1, 2, 3], 30, &s, None, &mut Rng::new(43), |_| {}).unwrap();
+    let s = Sampling::default();
+    let a = generate(&model, &[1, 2, 3], 30, &s, None, &mut Rng::new(42));
+    let b = generate(&model, &[1, 2, 3], 30, &s, None, &mut Rng::new(42));
+    let c = generate(&model, &[1, 2, 3], 30, &s, None, &mut Rng::new(43));
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
@@ -105,10 +116,8 @@ fn generation_stops_at_the_stop_token() {
         &greedy(),
         None,
         &mut Rng::new(0),
-        |_| {},
-    )
-    .unwrap();
-    // Greedy decoding produces 467 first: stopping at it ends the sample there.
+    );
+    // Stopping at the first greedy token ends the sample there.
     let stopped = generate(
         &model,
         &[1, 2, 3, 4, 5],
@@ -116,8 +125,6 @@ fn generation_stops_at_the_stop_token() {
         &greedy(),
         Some(all[0]),
         &mut Rng::new(0),
-        |_| {},
-    )
-    .unwrap();
+    );
     assert_eq!(stopped, [all[0]]);
 }

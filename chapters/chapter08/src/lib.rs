@@ -5,6 +5,7 @@ pub mod exercises;
 pub mod ladder;
 pub mod naive;
 pub mod precision;
+pub mod versions;
 
 // The chapter's markdown: its self-contained Rust blocks run as doctests of this crate.
 #[cfg(doctest)]

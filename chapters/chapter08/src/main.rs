@@ -1,13 +1,15 @@
-//! `cargo run --release -p chapter08`: the matrix multiply from the definition's triple loop to
-//! the library's kernel on all threads, measured at a GPT-2 small layer, with a bar chart; then
-//! what bf16 weights cost in accuracy, on a model trained for a minute.
-//! `-- matmul` or `-- bf16` runs one of the two.
+//! `cargo run --release -p chapter08`: the size of the readable GPT-2 and of the library; each
+//! part of a training step timed in its readable version and in the library's; the matrix
+//! multiply from the definition's triple loop to the library's kernel on all threads, with a bar
+//! chart; then what bf16 weights cost in accuracy, on a model trained for a minute.
+//! `-- lines`, `-- versions`, `-- matmul` or `-- bf16` runs one of them.
 
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use chapter08::ladder::{ladder, plot};
 use chapter08::precision::{compare, continuations};
+use chapter08::versions::{LIBRARY, READABLE, code_lines, exp_versions, parts, training_step};
 use gpt2::Tokenizer;
 use gpt2::generate::Sampling;
 
@@ -15,16 +17,70 @@ const PROMPT: &str = "ROMEO:\nI will";
 
 fn main() -> Result<()> {
     let which = std::env::args().nth(1).unwrap_or_default();
-    if !["", "matmul", "bf16"].contains(&which.as_str()) {
-        bail!("unknown section {which:?}: expected `matmul` or `bf16`");
+    let sections = ["lines", "versions", "matmul", "bf16"];
+    if !which.is_empty() && !sections.contains(&which.as_str()) {
+        bail!(
+            "unknown section {which:?}: expected one of {}",
+            sections.join(", ")
+        );
     }
-    if which != "bf16" {
+    let run = |name: &str| which.is_empty() || which == name;
+    if run("lines") {
+        lines();
+    }
+    if run("versions") {
+        versions();
+    }
+    if run("matmul") {
         matmul()?;
     }
-    if which != "matmul" {
+    if run("bf16") {
         bf16()?;
     }
     Ok(())
+}
+
+fn lines() {
+    for (title, files) in [
+        ("The readable GPT-2 (chapters 3 to 7)", &READABLE[..]),
+        ("The library's modules for the same work", &LIBRARY[..]),
+    ] {
+        println!("{title}, lines of code (no blank lines, comments or tests):\n");
+        let mut total = 0;
+        for (path, source) in files {
+            println!("  {path:<38} {:>5}", code_lines(source));
+            total += code_lines(source);
+        }
+        println!("  {:<38} {total:>5}\n", "total");
+    }
+    let model: usize = READABLE[..4].iter().map(|(_, s)| code_lines(s)).sum();
+    println!(
+        "The readable model, forward, backward, AdamW and the loop (chapters 3 to 6): {model} lines.\n"
+    );
+}
+
+fn versions() {
+    println!("Each part of a training step, readable (chapters 3 to 7, one thread) and library:\n");
+    println!(
+        "{:<44} {:>10} {:>10} {:>9}",
+        "measured:", "readable", "library", "speed-up"
+    );
+    let mut all = vec![training_step()];
+    all.extend(parts());
+    for v in &all {
+        println!(
+            "{:<44} {:>7.2} ms {:>7.2} ms {:>8.1}x",
+            v.name,
+            v.before * 1e3,
+            v.after * 1e3,
+            v.before / v.after
+        );
+    }
+    println!("\nThe log-sum-exp of [256, 50257] logits, one thread, by exponential:\n");
+    for (name, ms) in exp_versions() {
+        println!("  {name:<34} {ms:>7.1} ms");
+    }
+    println!();
 }
 
 fn matmul() -> Result<()> {
@@ -47,7 +103,7 @@ fn bf16() -> Result<()> {
     let ids = gpt2::data::load_tokens(&gpt2::data::default_text_path(), &tok)?;
     let (train, val) = gpt2::data::split(&ids, 0.1);
     println!("Training the `shakespeare` model for 200 short steps (chapter 6's exercise)...");
-    let (_, model) = chapter06::short_run::short_run(train, &val[..8192], 200, 200)?;
+    let (_, model) = chapter06::short_run::library_short_run(train, &val[..8192], 200, 200)?;
     let c = compare(&model, &val[..2049])?;
     println!(
         "\nThe next token, {} times, through the KV cache, with f32 and bf16 weights:",

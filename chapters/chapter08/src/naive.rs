@@ -133,6 +133,34 @@ pub fn logsumexp_libm(xs: &[f32]) -> f32 {
     max + xs.iter().map(|&x| (x - max).exp()).sum::<f32>().ln()
 }
 
+// ANCHOR: exp_round
+/// The first polynomial exponential: the arithmetic of `gpt2::kernels::fast_exp`, but rounding
+/// with `f32::round` (a call to `roundf` on baseline x86-64) and converting with `as i32`
+/// (saturating, so compiled lane by lane): written to vectorize, and it does not.
+pub fn fast_exp_round(x: f32) -> f32 {
+    let x = x.clamp(-87.3, 88.7);
+    let n = (x * std::f32::consts::LOG2_E).round();
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4; // ln 2 in two parts, as fast_exp
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0
+                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+// ANCHOR_END: exp_round
+
+/// log Σ e^x with [`fast_exp_round`].
+pub fn logsumexp_round(xs: &[f32]) -> f32 {
+    let max = xs.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    max + xs
+        .iter()
+        .map(|&x| fast_exp_round(x - max))
+        .sum::<f32>()
+        .ln()
+}
+
 /// LayerNorm without its weight and bias, one row after another on one thread.
 /// x: [N, C] -> y: [N, C]
 pub fn layernorm_rows(x: ndarray::ArrayView2<f32>, mut y: ndarray::ArrayViewMut2<f32>, eps: f32) {

@@ -100,3 +100,22 @@ fn exercise_1_measures_one_thread_and_all() {
     assert_eq!(all, rayon::current_num_threads());
     assert!(g1 > 0.0 && g_all > 0.0);
 }
+
+/// The readable model, chapters 3 to 6, stays near 700 lines, and the book says how many.
+#[test]
+fn the_book_states_the_readable_models_line_count() {
+    use chapter08::versions::{READABLE, code_lines};
+    let model: usize = READABLE[..4].iter().map(|(_, s)| code_lines(s)).sum();
+    assert!(model <= 720, "the readable model has grown to {model} lines");
+    let stated = format!("{model} lines");
+    for page in ["ch06-training.md", "ch08-optimization.md"] {
+        assert!(bookcheck::page(page).contains(&stated), "{page} does not say {stated:?}");
+    }
+}
+
+#[test]
+fn line_counts_skip_blank_lines_comments_and_tests() {
+    use chapter08::versions::code_lines;
+    let source = "//! A module.\n\nfn a() {}\n    // why\nfn b() {}\n#[cfg(test)]\nmod tests {\n    fn c() {}\n}\nfn d() {}\n";
+    assert_eq!(code_lines(source), 3);
+}

@@ -18,3 +18,18 @@ fn book_shows_the_matrix_multiply_table() {
     let figure = dir.path().join("target/figures/ch08-matmul.svg");
     assert!(std::fs::metadata(&figure).unwrap().len() > 1000);
 }
+
+#[test]
+fn book_shows_the_line_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = bookcheck::run(env!("CARGO_BIN_EXE_chapter08"), &["lines"], dir.path());
+    bookcheck::assert_book_copy(printed.as_bytes(), "runs/ch08-lines.txt");
+}
+
+#[test]
+fn book_shows_the_versions_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = bookcheck::run(env!("CARGO_BIN_EXE_chapter08"), &["versions"], dir.path());
+    // Words equal, numbers free: every number of this run is a timing, measured, not reproduced.
+    bookcheck::assert_book_copy_approx(&printed, "runs/ch08-versions.txt", 1e9, 1e9);
+}
