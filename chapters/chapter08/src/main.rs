@@ -63,7 +63,7 @@ fn versions() {
     println!("Each part of a training step, readable (chapters 3 to 7, one thread) and library:\n");
     println!(
         "{:<44} {:>10} {:>10} {:>9}",
-        "measured:", "readable", "library", "speed-up"
+        "part", "readable", "library", "speed-up"
     );
     let mut all = vec![training_step()];
     all.extend(parts());
