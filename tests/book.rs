@@ -190,7 +190,9 @@ fn chapters_3_to_7_show_the_readable_model_once() {
             if let Some(first) = seen.insert(key.clone(), name.clone()) {
                 panic!("{key} is shown in {first} and again in {name}");
             }
-            let teaching = ["ch03", "ch04", "ch05", "ch06", "ch07"].iter().any(|c| name.starts_with(c));
+            let teaching = ["ch03", "ch04", "ch05", "ch06", "ch07"]
+                .iter()
+                .any(|c| name.starts_with(c));
             // Chapter 5 shows how `gpt2 eval` scores a text, and chapter 6 how `gpt2 train`
             // resumes: the command's own code, where the chapter runs the command.
             let command = path.ends_with("src/eval.rs") || path.ends_with("tests/training.rs");
@@ -200,7 +202,13 @@ fn chapters_3_to_7_show_the_readable_model_once() {
             );
         }
     }
-    for chapter in ["chapter03", "chapter04", "chapter05", "chapter06", "chapter07"] {
+    for chapter in [
+        "chapter03",
+        "chapter04",
+        "chapter05",
+        "chapter06",
+        "chapter07",
+    ] {
         let dir = root().join("chapters").join(chapter).join("src");
         for entry in fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();

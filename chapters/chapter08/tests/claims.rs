@@ -106,10 +106,16 @@ fn exercise_1_measures_one_thread_and_all() {
 fn the_book_states_the_readable_models_line_count() {
     use chapter08::versions::{READABLE, code_lines};
     let model: usize = READABLE[..4].iter().map(|(_, s)| code_lines(s)).sum();
-    assert!(model <= 720, "the readable model has grown to {model} lines");
+    assert!(
+        model <= 720,
+        "the readable model has grown to {model} lines"
+    );
     let stated = format!("{model} lines");
     for page in ["ch06-training.md", "ch08-optimization.md"] {
-        assert!(bookcheck::page(page).contains(&stated), "{page} does not say {stated:?}");
+        assert!(
+            bookcheck::page(page).contains(&stated),
+            "{page} does not say {stated:?}"
+        );
     }
 }
 
