@@ -219,3 +219,41 @@ fn chapters_3_to_7_show_the_readable_model_once() {
         }
     }
 }
+
+/// Every `"prompt_ids"` list a page shows is what GPT-2's tokenizer makes of the `--prompt` on
+/// the command line just above it: ids typed by hand drift from the text they claim to encode.
+#[test]
+fn prompt_ids_in_examples_are_the_prompts_tokens() {
+    let tok = gpt2::Tokenizer::gpt2().unwrap();
+    let mut checked = 0;
+    for file in markdown_files() {
+        let text = fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(start) = line.find("\"prompt_ids\":[") else {
+                continue;
+            };
+            let list = &line[start + "\"prompt_ids\":[".len()..];
+            let ids: Vec<u32> = list[..list.find(']').unwrap()]
+                .split(',')
+                .map(|id| id.trim().parse().unwrap())
+                .collect();
+            let command = lines[..i]
+                .iter()
+                .rev()
+                .find(|l| l.contains("--prompt \""))
+                .unwrap_or_else(|| panic!("{}: no --prompt above line {}", file.display(), i + 1));
+            let prompt = command.split("--prompt \"").nth(1).unwrap();
+            let prompt = &prompt[..prompt.find('"').unwrap()];
+            assert_eq!(
+                ids,
+                tok.encode(prompt),
+                "{}:{}: {prompt:?}",
+                file.display(),
+                i + 1
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no example to check");
+}

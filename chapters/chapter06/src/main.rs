@@ -74,7 +74,7 @@ fn main() -> Result<()> {
         last(&fast)
     );
     println!(
-        "measured: the readable run took {readable_s:.0} s, the library's {library_s:.1} s ({:.0} times faster).",
+        "measured: the readable run took {readable_s:.0} s, the library's {library_s:.1} s, {:.1} times less.",
         readable_s / library_s
     );
     let path = PathBuf::from("target/figures/ch06-overfitting.svg");

@@ -5,7 +5,9 @@
 fn book_shows_the_real_output_and_charts() {
     let dir = tempfile::tempdir().unwrap();
     let printed = bookcheck::run(env!("CARGO_BIN_EXE_chapter07"), &[], dir.path());
-    bookcheck::assert_book_copy_approx(&printed, "runs/ch07.txt", 0.02, 2e-3);
+    // The model comes from the library's trainer, whose sums depend on the CPU: losses and
+    // probabilities to within 0.02; the sampled text, word for word.
+    bookcheck::assert_book_copy_approx(&printed, "runs/ch07.txt", 0.0, 0.02);
     let figure = dir.path().join("target/figures/ch07-distribution.svg");
     assert!(std::fs::metadata(&figure).unwrap().len() > 1000);
     if std::env::var_os("UPDATE_RUNS").is_some() {

@@ -6,7 +6,7 @@
 fn book_shows_the_bf16_comparison() {
     let dir = tempfile::tempdir().unwrap();
     let printed = bookcheck::run(env!("CARGO_BIN_EXE_chapter08"), &["bf16"], dir.path());
-    bookcheck::assert_book_copy_approx(&printed, "runs/ch08-bf16.txt", 0.02, 2e-3);
+    bookcheck::assert_book_copy_approx(&printed, "runs/ch08-bf16.txt", 1e-3, 0.02);
 }
 
 #[test]
@@ -14,7 +14,7 @@ fn book_shows_the_matrix_multiply_table() {
     let dir = tempfile::tempdir().unwrap();
     let printed = bookcheck::run(env!("CARGO_BIN_EXE_chapter08"), &["matmul"], dir.path());
     // Words equal, numbers free: the timings are measured, not reproduced.
-    bookcheck::assert_book_copy_approx(&printed, "runs/ch08-matmul.txt", 1e9, 1e9);
+    bookcheck::assert_book_copy_words(&printed, "runs/ch08-matmul.txt");
     let figure = dir.path().join("target/figures/ch08-matmul.svg");
     assert!(std::fs::metadata(&figure).unwrap().len() > 1000);
 }
@@ -31,5 +31,5 @@ fn book_shows_the_versions_table() {
     let dir = tempfile::tempdir().unwrap();
     let printed = bookcheck::run(env!("CARGO_BIN_EXE_chapter08"), &["versions"], dir.path());
     // Words equal, numbers free: every number of this run is a timing, measured, not reproduced.
-    bookcheck::assert_book_copy_approx(&printed, "runs/ch08-versions.txt", 1e9, 1e9);
+    bookcheck::assert_book_copy_words(&printed, "runs/ch08-versions.txt");
 }
