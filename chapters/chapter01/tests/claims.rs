@@ -159,3 +159,18 @@ fn interpolation_beats_add_alpha() {
         "the chapter should say: {stated}"
     );
 }
+
+/// Chapter 1 says the parameter formula gives GPT-3's 175 billion from its shape.
+#[test]
+fn the_formula_gives_gpt3s_size() {
+    let gpt3 = gpt2::GPTConfig {
+        block_size: 2048,
+        vocab_size: 50257,
+        n_layer: 96,
+        n_head: 96,
+        n_embd: 12288,
+        layer_norm_eps: 1e-5,
+    };
+    let total = gpt3.param_count().total() as f64;
+    assert!((total / 175e9 - 1.0).abs() < 0.01, "{total}");
+}

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use chapter08::ladder::{ladder, plot};
 use chapter08::precision::{compare, continuations};
-use chapter08::versions::{LIBRARY, READABLE, code_lines, exp_versions, parts, training_step};
+use chapter08::versions::{
+    LIBRARY, READABLE, code_lines, exp_versions, parts, training_step, vocab_padding,
+};
 use gpt2::Tokenizer;
 use gpt2::generate::Sampling;
 
@@ -79,6 +81,12 @@ fn versions() {
     println!("\nThe log-sum-exp of [256, 50257] logits, one thread, by exponential:\n");
     for (name, ms) in exp_versions() {
         println!("  {name:<34} {ms:>7.1} ms");
+    }
+    println!(
+        "\nThe LM head's product for 256 positions, at GPT-2's vocabulary and padded to 50,304:\n"
+    );
+    for (c, v, ms) in vocab_padding() {
+        println!("  C = {c:<4} V = {v:<6} {ms:>7.2} ms");
     }
     println!();
 }

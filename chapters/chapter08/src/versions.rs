@@ -269,3 +269,25 @@ pub fn code_lines(source: &str) -> usize {
     source.lines().filter(is_code).count()
 }
 // ANCHOR_END: lines
+
+// ANCHOR: padding
+/// Milliseconds for the LM head's product, logits = x·wteᵀ for x: [256, C], at GPT-2's
+/// vocabulary of 50,257 and padded to 50,304 (a multiple of 64, as nanoGPT pads it for GPUs),
+/// for C = 128 and 768, on the library's multiply.
+pub fn vocab_padding() -> Vec<(usize, usize, f64)> {
+    let mut rng = Rng::new(6);
+    let mut out = Vec::new();
+    for c in [128, 768] {
+        for v in [50257, 50304] {
+            let x = random((256, c), &mut rng);
+            let wte = random((v, c), &mut rng);
+            let mut logits = Array2::zeros((256, v));
+            let t = best_time(0.5, || {
+                gpt2::kernels::matmul(x.view(), wte.t(), logits.view_mut(), false)
+            });
+            out.push((c, v, t * 1e3));
+        }
+    }
+    out
+}
+// ANCHOR_END: padding
