@@ -97,7 +97,7 @@ pub fn heat_map(labels: &[String], w: &Array3<f32>, titles: &[&str], path: &Path
     let cell = 28;
     let (left, top) = (90, 40);
     let panel = left + t as u32 * cell + 30;
-    let size = (panel * heads as u32, top + t as u32 * cell + 70);
+    let size = (panel * heads as u32, top + t as u32 * cell + 130);
     let root = SVGBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE)?;
     let font = ("sans-serif", 13).into_font();
@@ -140,7 +140,56 @@ pub fn heat_map(labels: &[String], w: &Array3<f32>, titles: &[&str], path: &Path
             let style = font.clone().transform(FontTransform::Rotate90);
             area.draw(&Text::new(label.clone(), (x + 6, bottom), style))?;
         }
+        // Axis titles: rows are queries, columns are keys.
+        let centre = Pos::new(HPos::Center, VPos::Center);
+        let key_x = (left + t as u32 * cell / 2) as i32;
+        let key_style = TextStyle::from(font.clone()).pos(centre);
+        area.draw(&Text::new(
+            "key position →",
+            (key_x, bottom + 70),
+            key_style,
+        ))?;
+        let query_y = (top + t as u32 * cell / 2) as i32;
+        let query_style =
+            TextStyle::from(font.clone().transform(FontTransform::Rotate270)).pos(centre);
+        area.draw(&Text::new("← query position", (10, query_y), query_style))?;
     }
+    // The colour scale, under the panels: weight 0 (white) to 1 (deep blue).
+    let (scale_left, scale_y) = (left as i32, (top + t as u32 * cell + 100) as i32);
+    root.draw(&Text::new(
+        "weight 0",
+        (scale_left - 60, scale_y + 4),
+        font.clone(),
+    ))?;
+    for k in 0..=10 {
+        let a = k as f64 / 10.0;
+        let shade = RGBColor(
+            (255.0 * (1.0 - 0.85 * a)) as u8,
+            (255.0 * (1.0 - 0.65 * a)) as u8,
+            255,
+        );
+        let x = scale_left + k * 18;
+        root.draw(&Rectangle::new(
+            [(x, scale_y), (x + 17, scale_y + 14)],
+            shade.filled(),
+        ))?;
+    }
+    root.draw(&Text::new(
+        "1",
+        (scale_left + 11 * 18 + 4, scale_y + 4),
+        font.clone(),
+    ))?;
+    let masked = RGBColor(236, 236, 236);
+    let x = scale_left + 13 * 18;
+    root.draw(&Rectangle::new(
+        [(x, scale_y), (x + 17, scale_y + 14)],
+        masked.filled(),
+    ))?;
+    root.draw(&Text::new(
+        "masked (the future)",
+        (x + 24, scale_y + 4),
+        font.clone(),
+    ))?;
     root.present()?;
     Ok(())
 }

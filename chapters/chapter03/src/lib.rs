@@ -4,6 +4,7 @@
 //! easy to read; finite-difference checks; the chapter's exercises.
 
 pub mod attention;
+pub mod diagrams;
 pub mod exercises;
 pub mod gradcheck;
 pub mod heads;

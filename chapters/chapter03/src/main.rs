@@ -48,5 +48,8 @@ fn run() -> Result<()> {
     let path = PathBuf::from("target/figures/ch03-attention.svg");
     heat_map(&labels, &w, &titles, &path)?;
     println!("Wrote the heat map to {}.", path.display());
+    chapter03::diagrams::head_split(&PathBuf::from("target/figures/ch03-heads.svg"))?;
+    chapter03::diagrams::causal_mask(&PathBuf::from("target/figures/ch03-mask.svg"), 6)?;
+    println!("Wrote the diagrams of the heads and the mask to target/figures/.");
     Ok(())
 }

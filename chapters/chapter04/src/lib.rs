@@ -4,6 +4,7 @@
 //! statistics of the residual stream; the chapter's exercises.
 
 pub mod block;
+pub mod diagram;
 pub mod exercises;
 pub mod variants;
 

@@ -49,5 +49,8 @@ fn main() -> Result<()> {
         }
         println!();
     }
+    let path = std::path::PathBuf::from("target/figures/ch04-block.svg");
+    chapter04::diagram::residual_stream(&path)?;
+    println!("Wrote the diagram of the block to {}.", path.display());
     Ok(())
 }

@@ -46,12 +46,13 @@ pub fn bar_charts(
             .caption(*name, ("sans-serif", 16))
             .margin(10)
             .x_label_area_size(70)
-            .y_label_area_size(40)
+            .y_label_area_size(55)
             .build_cartesian_2d((0..ids.len()).into_segmented(), 0f64..1f64)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
             .light_line_style(WHITE)
+            .y_desc("probability")
             .y_labels(6)
             .x_labels(ids.len())
             .x_label_style(

@@ -2,6 +2,7 @@
 //! distribution under different sampling settings, drawn as bar charts; the chapter's
 //! exercises.
 
+pub mod diagram;
 pub mod distribution;
 pub mod exercises;
 pub mod generate;

@@ -101,7 +101,10 @@ fn main() -> Result<()> {
         &[settings[1], settings[2], settings[3], settings[5]],
         &path,
     )?;
-    println!("\nWrote the bar charts to {}.\n", path.display());
+    println!("\nWrote the bar charts to {}.", path.display());
+    let diagram = PathBuf::from("target/figures/ch07-kv-cache.svg");
+    chapter07::diagram::kv_cache(&diagram)?;
+    println!("Wrote the diagram of the cache to {}.\n", diagram.display());
 
     for (name, s) in [settings[0], settings[1], settings[3], settings[5]] {
         let new = generate(&model, &prompt, 24, &s, Some(tok.eot()), &mut Rng::new(1));

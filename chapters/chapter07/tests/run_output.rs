@@ -8,6 +8,8 @@ fn book_shows_the_real_output_and_charts() {
     // The model comes from the library's trainer, whose sums depend on the CPU: losses and
     // probabilities to within 0.02; the sampled text, word for word.
     bookcheck::assert_book_copy_approx(&printed, "runs/ch07.txt", 0.0, 0.02);
+    let diagram = std::fs::read(dir.path().join("target/figures/ch07-kv-cache.svg")).unwrap();
+    bookcheck::assert_book_copy(&diagram, "figures/ch07-kv-cache.svg");
     let figure = dir.path().join("target/figures/ch07-distribution.svg");
     assert!(std::fs::metadata(&figure).unwrap().len() > 1000);
     if std::env::var_os("UPDATE_RUNS").is_some() {
