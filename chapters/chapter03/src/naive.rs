@@ -77,3 +77,20 @@ pub fn multi_head(attn: &CausalSelfAttention, x: ArrayView2<f32>) -> Array2<f32>
     Array2::from_shape_fn((y.len(), c), |(i, j)| y[i][j])
 }
 // ANCHOR_END: multi_head
+
+/// The largest difference between `out`, a batched attention's output for x: [B·T, C], and what
+/// the loops of [`multi_head`] compute, sequence by sequence.
+pub fn difference_from_loops(
+    attn: &CausalSelfAttention,
+    x: ArrayView2<f32>,
+    out: ArrayView2<f32>,
+    t: usize,
+) -> f32 {
+    let mut largest = 0.0f32;
+    for seq in 0..x.nrows() / t {
+        let rows = ndarray::s![seq * t..(seq + 1) * t, ..];
+        let looped = multi_head(attn, x.slice(rows));
+        largest = (&looped - &out.slice(rows)).fold(largest, |m, &v| m.max(v.abs()));
+    }
+    largest
+}

@@ -3,6 +3,7 @@
 //! chapter's exercises.
 
 pub mod exercises;
+pub mod reference;
 pub mod short_run;
 pub mod train;
 

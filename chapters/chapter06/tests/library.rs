@@ -5,35 +5,10 @@
 use chapter03::attention::Parameters;
 use chapter05::gpt::{GPT, library_tensors};
 use chapter05::reference;
-use chapter06::train::{Settings, train};
-use gpt2::data::{Loader, LoaderMode};
+use chapter06::reference as run;
+use chapter06::train::train;
 use gpt2::gradcheck::relative_error;
 use gpt2::train::{TrainConfig, Trainer};
-
-/// The fixture's run: constant lr 3e-3, decay 0.1, clipping at 1, ten steps.
-fn settings() -> Settings {
-    Settings {
-        steps: 10,
-        lr: 3e-3,
-        min_lr: 3e-3,
-        warmup: 0,
-        weight_decay: 0.1,
-        grad_clip: 1.0,
-    }
-}
-
-/// Step k reads tokens[64k .. 64k + 65] as [4, 16]: the sequential loader with B = 4, T = 16.
-fn loader(tokens: &[u32]) -> Loader {
-    Loader::new(
-        tokens.to_vec(),
-        4,
-        16,
-        LoaderMode::Sequential,
-        0,
-        "the reference tokens",
-    )
-    .unwrap()
-}
 
 #[test]
 fn library_ten_adamw_steps_match_pytorch() {
@@ -75,7 +50,12 @@ fn library_ten_adamw_steps_match_pytorch() {
 fn ten_readable_adamw_steps_leave_the_library_weights() {
     let tokens = reference::tokens().unwrap();
     let mut model = GPT::load(&reference::dir()).unwrap();
-    train(&mut model, &mut loader(&tokens), &settings(), |_, _| {});
+    train(
+        &mut model,
+        &mut run::loader().unwrap(),
+        &run::settings().unwrap(),
+        |_, _| {},
+    );
 
     let config = TrainConfig {
         batch: 4,

@@ -3,55 +3,34 @@
 
 use chapter05::gpt::GPT;
 use chapter05::reference;
-use chapter06::train::{Settings, learning_rate, train};
-use gpt2::data::{Loader, LoaderMode};
-
-/// The fixture's run: constant lr 3e-3, decay 0.1, clipping at 1, ten steps.
-fn settings() -> Settings {
-    Settings {
-        steps: 10,
-        lr: 3e-3,
-        min_lr: 3e-3,
-        warmup: 0,
-        weight_decay: 0.1,
-        grad_clip: 1.0,
-    }
-}
-
-/// Step k reads tokens[64k .. 64k + 65] as [4, 16]: the sequential loader with B = 4, T = 16.
-fn loader(tokens: &[u32]) -> Loader {
-    Loader::new(
-        tokens.to_vec(),
-        4,
-        16,
-        LoaderMode::Sequential,
-        0,
-        "the reference tokens",
-    )
-    .unwrap()
-}
+use chapter06::reference as run;
+use chapter06::train::{learning_rate, train};
 
 // ANCHOR: parity
 #[test]
 fn ten_readable_adamw_steps_match_pytorch() {
     let expected = reference::expected().unwrap();
-    let tokens = reference::tokens().unwrap();
     let steps = expected["adamw"]["steps"].as_array().unwrap().clone();
     let mut model = GPT::load(&reference::dir()).unwrap();
-    train(&mut model, &mut loader(&tokens), &settings(), |s, _| {
-        let loss = steps[s.step]["loss"].as_f64().unwrap();
-        let norm = steps[s.step]["grad_norm_before_clip"].as_f64().unwrap();
-        println!(
-            "step {}: loss {:.6} (PyTorch {loss:.6}), grad norm {:.6} (PyTorch {norm:.6})",
-            s.step, s.loss, s.grad_norm
-        );
-        assert!((s.loss as f64 - loss).abs() <= 1e-4, "step {}", s.step);
-        assert!(
-            (s.grad_norm as f64 - norm).abs() <= 1e-4 * norm,
-            "step {}",
-            s.step
-        );
-    });
+    train(
+        &mut model,
+        &mut run::loader().unwrap(),
+        &run::settings().unwrap(),
+        |s, _| {
+            let loss = steps[s.step]["loss"].as_f64().unwrap();
+            let norm = steps[s.step]["grad_norm_before_clip"].as_f64().unwrap();
+            println!(
+                "step {}: loss {:.6} (PyTorch {loss:.6}), grad norm {:.6} (PyTorch {norm:.6})",
+                s.step, s.loss, s.grad_norm
+            );
+            assert!((s.loss as f64 - loss).abs() <= 1e-4, "step {}", s.step);
+            assert!(
+                (s.grad_norm as f64 - norm).abs() <= 1e-4 * norm,
+                "step {}",
+                s.step
+            );
+        },
+    );
 }
 // ANCHOR_END: parity
 
