@@ -20,3 +20,20 @@ fn book_shows_the_real_output_and_charts() {
         .unwrap();
     }
 }
+
+#[test]
+fn book_shows_the_cache_timing() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = bookcheck::run(env!("CARGO_BIN_EXE_chapter07"), &["--timing"], dir.path());
+    // Words equal, numbers free: every number of this run is a timing, measured, not reproduced.
+    bookcheck::assert_book_copy_words(&printed, "runs/ch07-timing.txt");
+    let figure = dir.path().join("target/figures/ch07-cache.svg");
+    assert!(std::fs::metadata(&figure).unwrap().len() > 1000);
+    if std::env::var_os("UPDATE_RUNS").is_some() {
+        std::fs::copy(
+            &figure,
+            bookcheck::root().join("book/figures/ch07-cache.svg"),
+        )
+        .unwrap();
+    }
+}
