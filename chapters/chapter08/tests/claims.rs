@@ -125,3 +125,28 @@ fn line_counts_skip_blank_lines_comments_and_tests() {
     let source = "//! A module.\n\nfn a() {}\n    // why\nfn b() {}\n#[cfg(test)]\nmod tests {\n    fn c() {}\n}\nfn d() {}\n";
     assert_eq!(code_lines(source), 3);
 }
+
+/// Chapter 8's count of where a `shakespeare` step's arithmetic goes is computed, not typed:
+/// the LM head's weights among those of all matrix multiplies, its share of a step's FLOPs, and
+/// the step's GFLOP at B = 8, T = 128.
+#[test]
+fn the_books_share_of_the_lm_head_is_the_configs() {
+    let config = GPTConfig::preset("shakespeare").unwrap();
+    let lm_head = (config.vocab_size * config.n_embd) as f64;
+    let step = config.train_flops_per_step(8, 128);
+    let share = 6.0 * lm_head * (8 * 128) as f64 / step;
+    // The prose as words, without its maths delimiters.
+    let page = bookcheck::page("ch08-optimization.md").replace('$', "");
+    let page = page.split_whitespace().collect::<Vec<_>>().join(" ");
+    for claim in [
+        format!(
+            "{:.1} million of the {:.1} million weights",
+            lm_head / 1e6,
+            config.matmul_params() as f64 / 1e6
+        ),
+        format!("{:.1}% of the arithmetic", 100.0 * share),
+        format!("`shakespeare` step, {:.0} GFLOP", step / 1e9),
+    ] {
+        assert!(page.contains(&claim), "chapter 8 does not say {claim:?}");
+    }
+}

@@ -1,0 +1,156 @@
+"""Times Hugging Face transformers' GPT2LMHeadModel on this CPU, for the comparisons the README
+and chapter 8 make with `gpt2 bench`: training steps (float32, and bfloat16 autocast), AdamW
+(plain and fused), generation with the KV cache, and a training run on tiny Shakespeare to a
+validation loss.
+
+    python scripts/pytorch_bench.py                        the `shakespeare` shape, B = 8, T = 128
+    python scripts/pytorch_bench.py --preset gpt2 --batch 4 --seq 64
+    python scripts/pytorch_bench.py --train-minutes 10     also train on tiny Shakespeare
+
+The token ids come from the project's own tokenizer (`gpt2 tokenize --file`), so no tokenizer
+file is downloaded; build the command first (`cargo build --release`). Run it on a quiet
+machine, beside `gpt2 bench` with the same shape, and report both with the machine's name.
+"""
+
+import argparse
+import math
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+ROOT = Path(__file__).resolve().parent.parent
+PRESETS = {
+    "shakespeare": dict(n_layer=4, n_head=4, n_embd=128, n_positions=128),
+    "gpt2": dict(n_layer=12, n_head=12, n_embd=768, n_positions=1024),
+}
+
+
+def model_for(preset):
+    config = GPT2Config(vocab_size=50257, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **PRESETS[preset])
+    torch.manual_seed(1)
+    return GPT2LMHeadModel(config)
+
+
+def optimizer(model, lr, fused):
+    params = [p for p in model.parameters()]
+    decay = [p for p in params if p.dim() >= 2]
+    rest = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8, fused=fused)
+
+
+def step(model, opt, x, bf16):
+    opt.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss = model(x, labels=x).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss.item()
+
+
+def time_steps(preset, b, t, bf16, fused, steps):
+    model = model_for(preset)
+    model.train()
+    opt = optimizer(model, 1e-4, fused)
+    x = torch.randint(0, 50257, (b, t))
+    step(model, opt, x, bf16)  # warm-up: first touches of the optimizer's state
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step(model, opt, x, bf16)
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def generation(preset, new_tokens):
+    model = model_for(preset)
+    model.eval()
+    prompt = torch.randint(0, 50257, (1, 16))
+    with torch.no_grad():
+        model.generate(prompt, max_new_tokens=4, do_sample=False, pad_token_id=0)
+        start = time.perf_counter()
+        model.generate(prompt, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
+        return new_tokens / (time.perf_counter() - start)
+
+
+def shakespeare_ids():
+    binary = ROOT / "target" / "release" / "gpt2"
+    out = subprocess.run(
+        [str(binary), "tokenize", "--file", str(ROOT / "data" / "tinyshakespeare.txt")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return torch.tensor([int(i) for i in out.split()])
+
+
+def train_to_quality(minutes, b, t, lr):
+    """Trains the `shakespeare` shape like `gpt2 train`: random windows of the first 90% of the
+    text, warm-up then cosine decay, validation on the last 10% every 200 steps."""
+    ids = shakespeare_ids()
+    split = int(len(ids) * 0.9)
+    train, val = ids[:split], ids[split:]
+    model = model_for("shakespeare")
+    opt = optimizer(model, lr, fused=True)
+    total_steps, warmup = 1000, 100
+    generator = torch.Generator().manual_seed(1337)
+    start = time.perf_counter()
+    k = 0
+    while time.perf_counter() - start < minutes * 60:
+        progress = min(1.0, max(0.0, (k - warmup) / (total_steps - warmup)))
+        rate = lr * (k + 1) / warmup if k < warmup else 0.1 * lr + 0.5 * (1 + math.cos(math.pi * progress)) * 0.9 * lr
+        for group in opt.param_groups:
+            group["lr"] = rate
+        starts = torch.randint(0, len(train) - t - 1, (b,), generator=generator)
+        x = torch.stack([train[s : s + t] for s in starts])
+        y = torch.stack([train[s + 1 : s + t + 1] for s in starts])
+        opt.zero_grad(set_to_none=True)
+        model.train()
+        loss = torch.nn.functional.cross_entropy(model(x).logits.reshape(-1, 50257), y.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        k += 1
+        if k % 200 == 0:
+            model.eval()
+            with torch.no_grad():
+                windows = (len(val) - 1) // t
+                xs = val[: windows * t].reshape(windows, t)
+                ys = val[1 : windows * t + 1].reshape(windows, t)
+                v = sum(
+                    torch.nn.functional.cross_entropy(model(xs[i : i + b]).logits.reshape(-1, 50257), ys[i : i + b].reshape(-1)).item()
+                    * len(xs[i : i + b])
+                    for i in range(0, windows, b)
+                ) / windows
+            elapsed = time.perf_counter() - start
+            print(f"  step {k:>5}  {elapsed / 60:5.1f} min  {b * t * k / elapsed:7.0f} tokens/s  validation loss {v:.3f}")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="shakespeare", choices=PRESETS)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--seq", type=int, default=128)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--generate", type=int, default=64)
+    p.add_argument("--train-minutes", type=float, default=0)
+    args = p.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.preset}, B = {args.batch}, T = {args.seq}")
+    print(f"{'training step':<34} {'s/step':>8} {'tokens/s':>10}")
+    for name, bf16, fused in [("f32, AdamW", False, False), ("f32, fused AdamW", False, True), ("bf16 autocast, fused AdamW", True, True)]:
+        s = time_steps(args.preset, args.batch, args.seq, bf16, fused, args.steps)
+        print(f"{name:<34} {s:>8.3f} {args.batch * args.seq / s:>10.0f}")
+    print(f"{'generation, KV cache, batch 1':<34} {generation(args.preset, args.generate):>8.1f} tokens/s")
+    if args.train_minutes > 0:
+        print(f"training on tiny Shakespeare for {args.train_minutes} minutes (lr 1e-3):")
+        train_to_quality(args.train_minutes, args.batch, args.seq, 1e-3)
+
+
+if __name__ == "__main__":
+    main()
