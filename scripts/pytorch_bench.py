@@ -117,18 +117,24 @@ def train_to_quality(minutes, b, t, lr):
         opt.step()
         k += 1
         if k % 200 == 0:
-            model.eval()
-            with torch.no_grad():
-                windows = (len(val) - 1) // t
-                xs = val[: windows * t].reshape(windows, t)
-                ys = val[1 : windows * t + 1].reshape(windows, t)
-                v = sum(
-                    torch.nn.functional.cross_entropy(model(xs[i : i + b]).logits.reshape(-1, 50257), ys[i : i + b].reshape(-1)).item()
-                    * len(xs[i : i + b])
-                    for i in range(0, windows, b)
-                ) / windows
-            elapsed = time.perf_counter() - start
-            print(f"  step {k:>5}  {elapsed / 60:5.1f} min  {b * t * k / elapsed:7.0f} tokens/s  validation loss {v:.3f}")
+            report(model, val, b, t, k, start)
+    report(model, val, b, t, k, start)  # where the time ran out
+
+
+def report(model, val, b, t, k, start):
+    """Prints the loss on the whole validation split, in consecutive windows of t tokens."""
+    elapsed = time.perf_counter() - start
+    model.eval()
+    with torch.no_grad():
+        windows = (len(val) - 1) // t
+        xs = val[: windows * t].reshape(windows, t)
+        ys = val[1 : windows * t + 1].reshape(windows, t)
+        v = sum(
+            torch.nn.functional.cross_entropy(model(xs[i : i + b]).logits.reshape(-1, 50257), ys[i : i + b].reshape(-1)).item()
+            * len(xs[i : i + b])
+            for i in range(0, windows, b)
+        ) / windows
+    print(f"  step {k:>5}  {elapsed / 60:5.1f} min  {b * t * k / elapsed:7.0f} tokens/s  validation loss {v:.3f}", flush=True)
 
 
 def main():

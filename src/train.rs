@@ -114,6 +114,11 @@ impl TrainConfig {
         if self.batch == 0 || self.seq == 0 || self.grad_accum == 0 {
             return bad("--batch, --seq and --grad-accum must be at least 1".into());
         }
+        if self.steps == 0 {
+            return bad(
+                "--steps must be at least 1: a run of no steps would save nothing new".into(),
+            );
+        }
         if !matches!(self.schedule.as_str(), "cosine" | "constant") {
             return bad(format!(
                 "--schedule must be cosine or constant, not `{}`",
@@ -255,6 +260,11 @@ impl Trainer {
         Ok(loss)
     }
     // ANCHOR_END: step
+
+    /// Tokens in the validation split.
+    pub fn val_tokens(&self) -> usize {
+        self.val.len()
+    }
 
     /// Tokens in the training split.
     pub fn train_tokens(&self) -> usize {

@@ -28,6 +28,16 @@ fn assert_clean_error(o: &Output, mentions: &str) {
     assert!(err.starts_with("error:"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.contains(mentions), "expected `{mentions}` in: {err}");
+    // Each cause once: no part of the line repeats the part before it.
+    let parts: Vec<&str> = err.trim_end().split(": ").collect();
+    assert!(
+        parts.windows(2).all(|w| w[0] != w[1]),
+        "a cause repeated: {err}"
+    );
+    assert!(
+        err.matches("(os error").count() <= 1,
+        "a cause repeated: {err}"
+    );
 }
 
 #[test]
@@ -389,6 +399,16 @@ fn training_settings_are_checked() {
         &gpt2(&["train", "--resume", out_s, "--lr", "1"]),
         "remove --lr",
     );
+    // A negative value reaches the program's own check, with or without `=`.
+    assert_clean_error(
+        &gpt2(&["train", "--lr", "-0.01", "--out", out_s]),
+        "--lr must be positive",
+    );
+    assert_clean_error(
+        &gpt2(&["train", "--steps", "0", "--out", out_s]),
+        "--steps must be at least 1",
+    );
+    assert!(!out.exists(), "a refused run creates no folder");
     let empty = dir.path().join("empty.txt");
     std::fs::write(&empty, "").unwrap();
     assert_clean_error(
@@ -506,6 +526,14 @@ fn generate_errors() {
         "--top-p",
     );
     assert_clean_error(
+        &gpt2(&["generate", "--model", TINY, "--temperature", "-1"]),
+        "--temperature must be 0 or more",
+    );
+    assert_clean_error(
+        &gpt2(&["generate", "--model", TINY, "--num-samples", "0"]),
+        "--num-samples must be at least 1",
+    );
+    assert_clean_error(
         &gpt2(&["generate", "--model", "no/such/model"]),
         "no/such/model",
     );
@@ -545,5 +573,41 @@ fn bench_reports_speed_and_memory() {
     assert_clean_error(
         &gpt2(&["bench", "--preset", "nano", "--seq", "100"]),
         "--seq",
+    );
+}
+
+#[test]
+fn a_validation_split_shorter_than_a_window_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("text.txt");
+    std::fs::write(
+        &data,
+        "To be, or not to be, that is the question. ".repeat(40),
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let o = gpt2(&[
+        "train",
+        "--preset",
+        "nano",
+        "--data",
+        data.to_str().unwrap(),
+        "--steps",
+        "1",
+        "--batch",
+        "1",
+        "--seq",
+        "32",
+        "--val-fraction",
+        "0.01",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning: the validation split has")
+            && err.contains("tokens, fewer than one window of --seq 32 plus 1"),
+        "{err}"
     );
 }

@@ -32,7 +32,12 @@ pub struct GenerateArgs {
     max_new_tokens: usize,
 
     /// Divide the logits by T: below 1 is more conservative, above 1 more adventurous; 0 = greedy
-    #[arg(long, value_name = "T", default_value_t = 0.8)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "T",
+        default_value_t = 0.8
+    )]
     temperature: f32,
 
     /// Sample among the K most likely tokens only (0 = all)
@@ -40,7 +45,12 @@ pub struct GenerateArgs {
     top_k: usize,
 
     /// Sample among the most likely tokens that together reach probability P (1 = all)
-    #[arg(long, value_name = "P", default_value_t = 1.0)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "P",
+        default_value_t = 1.0
+    )]
     top_p: f32,
 
     /// Seed of the sampling: the same seed gives the same text
@@ -89,6 +99,9 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     };
     if !(args.temperature >= 0.0 && args.temperature.is_finite()) {
         bail!("--temperature must be 0 or more, not {}", args.temperature);
+    }
+    if args.num_samples == 0 {
+        bail!("--num-samples must be at least 1");
     }
     if !(args.top_p > 0.0 && args.top_p <= 1.0) {
         bail!("--top-p must be in (0, 1], not {}", args.top_p);

@@ -18,6 +18,24 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// The error and its causes on one line, each cause once. The library's errors name their cause
+/// in their own message ("cannot read F: No such file ..."), and also return it as their source;
+/// a cause whose text the line already holds is not repeated.
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// `gpt2` for GPT-2's own tokenizer, otherwise the path of a trained tokenizer file.
 pub fn load_tokenizer(spec: &str) -> anyhow::Result<gpt2::Tokenizer> {
     Ok(gpt2::Tokenizer::from_spec(spec)?)

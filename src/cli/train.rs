@@ -77,11 +77,11 @@ pub struct TrainArgs {
     grad_accum: Option<usize>,
 
     /// Peak learning rate [default: 0.003]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     lr: Option<f32>,
 
     /// Learning rate at the end of the cosine decay [default: lr / 10]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     min_lr: Option<f32>,
 
     /// Warm-up steps [default: 100]
@@ -93,11 +93,11 @@ pub struct TrainArgs {
     schedule: Option<String>,
 
     /// Decoupled weight decay, for matrices and embeddings [default: 0.1]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     weight_decay: Option<f32>,
 
     /// Largest global gradient norm, 0 = no clipping [default: 1.0]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     grad_clip: Option<f32>,
 
     /// random (windows at random offsets) or sequential [default: random]
@@ -105,7 +105,7 @@ pub struct TrainArgs {
     loader: Option<String>,
 
     /// Share of the text, at its end, kept for validation; 0 = train on everything [default: 0.1]
-    #[arg(long, value_name = "F")]
+    #[arg(long, allow_negative_numbers = true, value_name = "F")]
     val_fraction: Option<f64>,
 
     /// Measure the validation loss every N steps, and at the end [default: 200]
@@ -290,6 +290,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         c.steps,
         c.grad_accum * c.batch * c.seq
     );
+    if trainer.val_tokens() < c.seq + 1 {
+        eprintln!(
+            "warning: the validation split has {} tokens, fewer than one window of --seq {} plus 1: no validation loss will be measured (raise --val-fraction or use more text)",
+            trainer.val_tokens(),
+            c.seq
+        );
+    }
     let bar = super::progress_bar("training", c.steps as u64, "steps");
     bar.set_position(trainer.step as u64);
     let start = Instant::now();
