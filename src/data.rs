@@ -3,8 +3,9 @@
 //!
 //! # The token cache file
 //!
-//! `gpt2::data::load_tokens` stores the ids of `FILE` in `FILE.tokens`, and reuses them while
-//! the text and the tokenizer are unchanged. All numbers are little-endian:
+//! `gpt2::data::load_tokens` stores the ids of `FILE` in a cache file of its own, in a cache
+//! directory (never beside `FILE`, which may be read-only or shared: see [`cache_dir`]), and
+//! reuses them while the text and the tokenizer are unchanged. All numbers are little-endian:
 //!
 //! | offset | size | field |
 //! | --- | --- | --- |
@@ -78,37 +79,63 @@ pub fn read_text(path: &Path) -> Result<String, DataError> {
     })
 }
 
-/// Where the token cache of `source` lives.
-pub fn cache_path(source: &Path) -> PathBuf {
-    let mut name = source.file_name().unwrap_or_default().to_os_string();
-    name.push(".tokens");
-    source.with_file_name(name)
+/// The folder of the token caches: `GPT2_CACHE_DIR` when it is set, otherwise the platform's
+/// cache folder (`~/.cache/gpt2/tokens` on Linux), or none, and then nothing is cached.
+pub fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("GPT2_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let dirs = directories::ProjectDirs::from("", "", "gpt2")?;
+    Some(dirs.cache_dir().join("tokens"))
+}
+
+/// Where the token cache of `source` lives in `dir`: a file named after it, and after a hash of
+/// its absolute path, so that two files of one name do not share a cache.
+pub fn cache_path(dir: &Path, source: &Path) -> PathBuf {
+    let full = std::path::absolute(source).unwrap_or_else(|_| source.to_path_buf());
+    let name = source.file_name().unwrap_or_default().to_string_lossy();
+    let id = fnv64(full.as_os_str().as_encoded_bytes());
+    dir.join(format!("{name}-{id:016x}.tokens"))
 }
 
 // ANCHOR: load_tokens
-/// The ids of a text file, from its cache when the text and tokenizer match it; otherwise the
-/// text is tokenized and the cache (re)written. A cache that cannot be written is skipped.
-pub fn load_tokens(path: &Path, tok: &Tokenizer) -> Result<Vec<u32>, DataError> {
+/// The ids of a text file, from its cache in `cache` (a folder) when the text and tokenizer match
+/// it; otherwise the text is tokenized and the cache (re)written. A cache that cannot be written
+/// is skipped; with no folder, nothing is cached.
+pub fn load_tokens_cached(
+    path: &Path,
+    tok: &Tokenizer,
+    cache: Option<&Path>,
+) -> Result<Vec<u32>, DataError> {
     let text = read_text(path)?;
     let key = CacheKey {
         tokenizer: tok.fingerprint(),
         size: text.len() as u64,
         hash: fnv64(text.as_bytes()),
     };
-    let cache = cache_path(path);
-    if let Some(ids) = std::fs::read(&cache)
-        .ok()
+    let cache = cache.map(|dir| cache_path(dir, path));
+    if let Some(ids) = cache
+        .as_ref()
+        .and_then(|c| std::fs::read(c).ok())
         .and_then(|b| read_cache(&b, &key))
     {
         return Ok(ids);
     }
     let ids = tok.encode(&text);
-    if let Some(bytes) = write_cache(&ids, &key) {
-        let _ = crate::fsutil::write_atomic(&cache, &bytes);
+    if let (Some(cache), Some(bytes)) = (cache, write_cache(&ids, &key)) {
+        let written = cache.parent().map(std::fs::create_dir_all);
+        if matches!(written, Some(Ok(()))) {
+            let _ = crate::fsutil::write_atomic(&cache, &bytes);
+        }
     }
     Ok(ids)
 }
 // ANCHOR_END: load_tokens
+
+/// [`load_tokens_cached`] with the cache in [`cache_dir`].
+pub fn load_tokens(path: &Path, tok: &Tokenizer) -> Result<Vec<u32>, DataError> {
+    load_tokens_cached(path, tok, cache_dir().as_deref())
+}
 
 /// What a cache must match to be reused.
 struct CacheKey {

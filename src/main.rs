@@ -13,7 +13,10 @@ mod cli;
     about = "GPT-2 from scratch on the CPU: inspect, train, evaluate and sample models",
     long_about = "GPT-2 from scratch on the CPU.\n\n\
         A Rust implementation of OpenAI's GPT-2, written to be read alongside the book \
-        `GPT-2 from Scratch in Rust`. Each subcommand below has its own --help."
+        `GPT-2 from Scratch in Rust`. Each subcommand below has its own --help.\n\n\
+        A text file is tokenized once; its ids are cached in GPT2_CACHE_DIR when it is set, \
+        otherwise in the platform's cache folder (~/.cache/gpt2/tokens on Linux), never beside \
+        the file."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -577,7 +577,7 @@ fn bench_reports_speed_and_memory() {
 }
 
 #[test]
-fn a_validation_split_shorter_than_a_window_is_warned_about() {
+fn a_validation_split_shorter_than_a_window_is_warned_about_and_the_tokens_cached_elsewhere() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("text.txt");
     std::fs::write(
@@ -586,23 +586,27 @@ fn a_validation_split_shorter_than_a_window_is_warned_about() {
     )
     .unwrap();
     let out = dir.path().join("run");
-    let o = gpt2(&[
-        "train",
-        "--preset",
-        "nano",
-        "--data",
-        data.to_str().unwrap(),
-        "--steps",
-        "1",
-        "--batch",
-        "1",
-        "--seq",
-        "32",
-        "--val-fraction",
-        "0.01",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let caches = tempfile::tempdir().unwrap();
+    let o = gpt2_with_cache(
+        caches.path(),
+        &[
+            "train",
+            "--preset",
+            "nano",
+            "--data",
+            data.to_str().unwrap(),
+            "--steps",
+            "1",
+            "--batch",
+            "1",
+            "--seq",
+            "32",
+            "--val-fraction",
+            "0.01",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
@@ -610,4 +614,31 @@ fn a_validation_split_shorter_than_a_window_is_warned_about() {
             && err.contains("tokens, fewer than one window of --seq 32 plus 1"),
         "{err}"
     );
+    // The token cache goes to the cache folder, never beside the user's text.
+    let names = |d: &std::path::Path| -> Vec<String> {
+        let entries = std::fs::read_dir(d).unwrap();
+        entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(dir.path()).len(),
+        2,
+        "only the text and the run: {:?}",
+        names(dir.path())
+    );
+    let cached = names(caches.path());
+    assert!(
+        cached.len() == 1 && cached[0].starts_with("text.txt-"),
+        "{cached:?}"
+    );
+}
+
+/// `gpt2` with its token caches in `cache`.
+fn gpt2_with_cache(cache: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gpt2"))
+        .args(args)
+        .env("GPT2_CACHE_DIR", cache)
+        .output()
+        .expect("the gpt2 binary runs")
 }

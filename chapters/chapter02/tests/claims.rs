@@ -7,7 +7,7 @@ use chapter02::exercises::{decode_one_by_one, longest_tokens, most_fragmented};
 use chapter02::experiments::{bytes_per_token, split_text};
 use chapter02::naive::encode_by_merges;
 use gpt2::Tokenizer;
-use gpt2::data::{DataError, Loader, LoaderMode, cache_path, load_tokens, read_text};
+use gpt2::data::{DataError, Loader, LoaderMode, cache_path, load_tokens_cached, read_text};
 use gpt2::tokenizer::{pretokenize, train::train};
 
 fn gpt2() -> &'static Tokenizer {
@@ -94,12 +94,17 @@ fn the_token_cache_is_reused_and_refreshed() {
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("text.txt");
     std::fs::write(&text, "To be, or not to be: that is the question.").unwrap();
+    let caches = tempfile::tempdir().unwrap();
+    let load_tokens =
+        |path: &std::path::Path, tok| load_tokens_cached(path, tok, Some(caches.path()));
     let ids = load_tokens(&text, gpt2()).unwrap();
     assert_eq!(
         ids,
         gpt2().encode("To be, or not to be: that is the question.")
     );
-    let cache = cache_path(&text);
+    // The cache is in its own folder, not beside the text.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    let cache = cache_path(caches.path(), &text);
     let written = std::fs::read(&cache).unwrap();
     assert_eq!(&written[..8], b"GPT2TOKS");
     assert_eq!(written.len(), 44 + 2 * ids.len());
