@@ -18,6 +18,8 @@ pub struct AttentionCache {
     pub att: Array4<f32>,
     /// y: [N, C], the heads' outputs side by side (c_proj's input)
     pub y: Array2<f32>,
+    /// att_mask: [B, n_head, T, T], dropout's mask on the weights while training, if any
+    pub att_mask: Option<Array4<f32>>,
 }
 
 impl AttentionCache {
@@ -69,13 +71,14 @@ impl CausalSelfAttention {
         let (nh, hd) = (self.n_head, c / self.n_head);
         cache.ensure(b, t, c, nh);
         self.c_attn.forward(x, cache.qkv.view_mut());
+        let mask = cache.att_mask.as_ref();
 
         // One task per sequence and head: the sequence's T rows of qkv, the head's [T, T]
         // weights, and the head's hd columns of the sequence's T rows of y.
-        Zip::from(seqs(cache.qkv.view(), b, t))
+        Zip::indexed(seqs(cache.qkv.view(), b, t))
             .and(cache.att.outer_iter_mut())
             .and(seqs_mut(cache.y.view_mut(), b, t))
-            .par_for_each(|qkv, mut att, mut y| {
+            .par_for_each(|i, qkv, mut att, mut y| {
                 att.outer_iter_mut()
                     .into_par_iter()
                     .zip(y.axis_chunks_iter_mut(Axis(1), hd))
@@ -101,6 +104,11 @@ impl CausalSelfAttention {
                                 y.slice_mut(s![r0..r1, ..]),
                             );
                         }
+                        // Dropout on the weights: y = (a ⊙ mask)·v; `att` keeps a itself.
+                        if let Some(m) = mask {
+                            let a = &a * &m.slice(s![i, h, .., ..]);
+                            matmul(a.view(), v, y.view_mut(), false);
+                        }
                     });
             });
         self.c_proj.forward(cache.y.view(), out);
@@ -125,11 +133,12 @@ impl CausalSelfAttention {
         self.c_proj.backward(cache.y.view(), dout, dy.view_mut());
 
         let mut dqkv = Array2::zeros((b * t, 3 * c));
-        Zip::from(seqs(cache.qkv.view(), b, t))
+        let mask = cache.att_mask.as_ref();
+        Zip::indexed(seqs(cache.qkv.view(), b, t))
             .and(cache.att.outer_iter())
             .and(seqs(dy.view(), b, t))
             .and(seqs_mut(dqkv.view_mut(), b, t))
-            .par_for_each(|qkv, att, dy, dqkv| {
+            .par_for_each(|i, qkv, att, dy, dqkv| {
                 // The gradients of the queries, keys and values: three [T, C] column blocks,
                 // each cut into the heads' hd columns.
                 let (mut dq, dkv) = dqkv.split_at(Axis(1), c);
@@ -154,10 +163,18 @@ impl CausalSelfAttention {
                             let r1 = (r0 + ROW_BLOCK).min(t);
                             let a = a.slice(s![r0..r1, ..r1]);
                             let dy_b = dy_h.slice(s![r0..r1, ..]);
-                            // y = a·v: da = dy·vᵀ, dv += aᵀ·dy
+                            // y = a·v: da = dy·vᵀ, dv += aᵀ·dy; with dropout's mask m,
+                            // y = (a ⊙ m)·v: da = (dy·vᵀ) ⊙ m, dv += (a ⊙ m)ᵀ·dy.
                             let mut da = Array2::zeros((r1 - r0, r1));
                             matmul(dy_b, v.slice(s![..r1, ..]).t(), da.view_mut(), false);
-                            matmul(a.t(), dy_b, dv.slice_mut(s![..r1, ..]), true);
+                            let dv_b = dv.slice_mut(s![..r1, ..]);
+                            if let Some(m) = mask {
+                                let m = m.slice(s![i, h, r0..r1, ..r1]);
+                                da *= &m;
+                                matmul((&a * &m).t(), dy_b, dv_b, true);
+                            } else {
+                                matmul(a.t(), dy_b, dv_b, true);
+                            }
                             // a = softmax(scores): back through it row by row (masked
                             // entries stay 0), then through the scaling.
                             for (p, mut d) in a.rows().into_iter().zip(da.rows_mut()) {

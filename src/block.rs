@@ -1,11 +1,12 @@
 //! The Transformer block: attention and an MLP, each behind a LayerNorm and added back to the
 //! residual stream ("pre-LN", as in GPT-2).
 
-use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, CowArray, Ix2, Ix4};
 
 use crate::attention::{AttentionCache, CausalSelfAttention, KvCache};
 use crate::checkpoint::{CheckpointError, Tensors};
 use crate::config::GPTConfig;
+use crate::dropout::{DropoutRates, fill_mask};
 use crate::layers::{LayerNorm, Linear, Params, Visit, gelu_backward, gelu_forward, join};
 use crate::rng::Rng;
 
@@ -87,9 +88,34 @@ pub struct BlockCache {
     pub ln2_mean: Array1<f32>,
     pub ln2_rstd: Array1<f32>,
     pub mlp: MlpCache,
+    /// Dropout's masks on the attention's and the MLP's outputs while training, if any: [N, C]
+    pub attn_drop: Option<Array2<f32>>,
+    pub mlp_drop: Option<Array2<f32>>,
 }
 
 impl BlockCache {
+    /// Draws the block's dropout masks for one training pass (the attention weights', then the
+    /// attention output's, then the MLP output's), or clears them when `rng` is None.
+    pub fn draw_dropout(
+        &mut self,
+        (b, t, c, n_head): (usize, usize, usize, usize),
+        rates: DropoutRates,
+        rng: Option<&mut Rng>,
+    ) {
+        let Some(rng) = rng else {
+            (self.attn.att_mask, self.attn_drop, self.mlp_drop) = (None, None, None);
+            return;
+        };
+        fill_mask(
+            &mut self.attn.att_mask,
+            Ix4(b, n_head, t, t),
+            rates.attn,
+            rng,
+        );
+        fill_mask(&mut self.attn_drop, Ix2(b * t, c), rates.resid, rng);
+        fill_mask(&mut self.mlp_drop, Ix2(b * t, c), rates.resid, rng);
+    }
+
     fn ensure(&mut self, n: usize, c: usize) {
         if self.ln1.dim() != (n, c) {
             for a in [&mut self.ln1, &mut self.r, &mut self.ln2] {
@@ -143,6 +169,9 @@ impl Block {
             .forward(x, ln1_out, c.ln1_mean.view_mut(), c.ln1_rstd.view_mut());
         self.attn
             .forward(c.ln1.view(), b, t, &mut c.attn, c.r.view_mut());
+        if let Some(m) = &c.attn_drop {
+            c.r *= m;
+        }
         c.r += &x;
         self.ln_2.forward(
             c.r.view(),
@@ -151,6 +180,9 @@ impl Block {
             c.ln2_rstd.view_mut(),
         );
         self.mlp.forward(c.ln2.view(), &mut c.mlp, out.view_mut());
+        if let Some(m) = &c.mlp_drop {
+            out *= m;
+        }
         out += &c.r;
     }
     // ANCHOR_END: forward
@@ -167,10 +199,12 @@ impl Block {
         dout: ArrayView2<f32>,
         mut dx: ArrayViewMut2<f32>,
     ) {
-        // out = r + mlp(ln_2(r)): dr = dout + ln_2ᵀ(mlpᵀ(dout))
+        // out = r + mlp(ln_2(r)): dr = dout + ln_2ᵀ(mlpᵀ(dout)); dropout's mask, if any,
+        // scales the branch's gradient as it scaled its output.
         let mut dln2 = Array2::zeros(x.dim());
+        let dm = masked(dout, c.mlp_drop.as_ref());
         self.mlp
-            .backward(c.ln2.view(), &c.mlp, dout, dln2.view_mut());
+            .backward(c.ln2.view(), &c.mlp, dm.view(), dln2.view_mut());
         let mut dr = dout.to_owned();
         self.ln_2.backward(
             c.r.view(),
@@ -181,13 +215,22 @@ impl Block {
         );
         // r = x + attn(ln_1(x)): dx = dr + ln_1ᵀ(attnᵀ(dr))
         let mut dln1 = Array2::zeros(x.dim());
+        let da = masked(dr.view(), c.attn_drop.as_ref());
         self.attn
-            .backward(c.ln1.view(), b, t, &c.attn, dr.view(), dln1.view_mut());
+            .backward(c.ln1.view(), b, t, &c.attn, da.view(), dln1.view_mut());
         dx.assign(&dr);
         self.ln_1
             .backward(x, c.ln1_mean.view(), c.ln1_rstd.view(), dln1.view(), dx);
     }
     // ANCHOR_END: backward
+}
+
+/// dy ⊙ mask, or dy itself (borrowed) without a mask.
+fn masked<'a>(dy: ArrayView2<'a, f32>, mask: Option<&Array2<f32>>) -> CowArray<'a, f32, Ix2> {
+    match mask {
+        Some(m) => CowArray::from(&dy * m),
+        None => CowArray::from(dy),
+    }
 }
 
 impl Block {

@@ -8,6 +8,7 @@ use crate::attention::KvCache;
 use crate::bf16::Bf16Matrix;
 use crate::block::{Block, BlockCache};
 use crate::config::GPTConfig;
+use crate::dropout::{DropoutRates, fill_mask};
 use crate::kernels::{exp_shifted_scaled_inplace, matmul, max_and_exp_sum};
 use crate::layers::{LayerNorm, Param, Params, Visit, join};
 use crate::rng::Rng;
@@ -49,6 +50,8 @@ struct Activations {
     lse: Array1<f32>,
     /// After `forward_train`, `logits` holds the gradient of the loss instead.
     logits_are_grad: bool,
+    /// Dropout's mask on the embeddings while training, if any: [N, C]
+    embd_mask: Option<Array2<f32>>,
 }
 
 // ANCHOR: gpt
@@ -150,7 +153,7 @@ impl GPT {
         ids: ArrayView2<u32>,
         targets: Option<ArrayView2<u32>>,
     ) -> Result<(ArrayView3<'_, f32>, Option<f32>), ModelError> {
-        let loss = self.run(ids, targets, false)?;
+        let loss = self.run(ids, targets, false, None)?;
         Ok((self.logits(), loss))
     }
 
@@ -162,7 +165,21 @@ impl GPT {
         ids: ArrayView2<u32>,
         targets: ArrayView2<u32>,
     ) -> Result<f32, ModelError> {
-        Ok(self.run(ids, Some(targets), true)?.unwrap_or(f32::NAN))
+        Ok(self
+            .run(ids, Some(targets), true, None)?
+            .unwrap_or(f32::NAN))
+    }
+
+    /// `forward_train` with dropout at GPT-2's three places, its masks drawn from `rng`.
+    pub fn forward_train_dropout(
+        &mut self,
+        ids: ArrayView2<u32>,
+        targets: ArrayView2<u32>,
+        rates: DropoutRates,
+        rng: &mut Rng,
+    ) -> Result<f32, ModelError> {
+        let loss = self.run(ids, Some(targets), true, Some((rates, rng)))?;
+        Ok(loss.unwrap_or(f32::NAN))
     }
 
     fn run(
@@ -170,6 +187,7 @@ impl GPT {
         ids: ArrayView2<u32>,
         targets: Option<ArrayView2<u32>>,
         fuse: bool,
+        mut dropout: Option<(DropoutRates, &mut Rng)>,
     ) -> Result<Option<f32>, ModelError> {
         self.check(ids, targets)?;
         let (b, t) = ids.dim();
@@ -186,6 +204,23 @@ impl GPT {
             x.assign(&wte.row(a.ids[row] as usize));
             x += &wpe.row(row % t);
         });
+        // Dropout's masks, drawn in the readable model's order: the embeddings', then each
+        // block's.
+        match dropout.as_mut() {
+            Some((rates, rng)) => {
+                fill_mask(&mut a.embd_mask, Ix2(n, c), rates.embd, rng);
+                if let Some(m) = &a.embd_mask {
+                    a.residual[0] *= m;
+                }
+            }
+            None => a.embd_mask = None,
+        }
+        let shape = (b, t, c, self.config.n_head);
+        for cache in &mut a.caches {
+            let rates = dropout.as_ref().map(|d| d.0).unwrap_or_default();
+            let rng = dropout.as_mut().map(|(_, rng)| &mut **rng);
+            cache.draw_dropout(shape, rates, rng);
+        }
         for (l, block) in self.h.iter().enumerate() {
             let (done, rest) = a.residual.split_at_mut(l + 1);
             block.forward(done[l].view(), b, t, &mut a.caches[l], rest[0].view_mut());
@@ -267,6 +302,9 @@ impl GPT {
                 dinput.view_mut(),
             );
             dx = dinput;
+        }
+        if let Some(m) = &a.embd_mask {
+            dx *= m;
         }
         // x = wte[token] + wpe[position]: each row's gradient goes back to the rows it came from.
         for (row, d) in dx.rows().into_iter().enumerate() {

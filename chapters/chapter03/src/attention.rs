@@ -4,9 +4,11 @@
 //! Plain ndarray: `dot`, broadcasting, `mapv` and sums over an axis, one thread, nothing reused.
 //! Shapes use N for the number of positions in a batch (B·T) and C for the width.
 
-use ndarray::{Array2, Array4, ArrayView2, ArrayViewMutD, Axis, s};
+use ndarray::{Array2, Array4, ArrayView2, ArrayViewMutD, Axis, Ix4, s};
 
 use gpt2::rng::Rng;
+
+use crate::dropout::Dropout;
 
 // ANCHOR: parameters
 /// A layer's learned tensors, by GPT-2's names (`weight`, `c_attn.bias`, ...), in a fixed order.
@@ -129,23 +131,35 @@ pub struct AttentionCache {
     pub att: Array4<f32>,
     /// y: [N, C], the heads' outputs side by side (c_proj's input)
     pub y: Array2<f32>,
+    /// att_mask: [B, n_head, T, T], dropout's mask on the weights while training
+    pub att_mask: Option<Array4<f32>>,
 }
 
 impl CausalSelfAttention {
     /// x: [N, C], N = B·T, sequence after sequence -> out: [N, C].
     /// Head h owns columns h·d..(h+1)·d of q, of k and of v, with d = C / n_head.
-    pub fn forward(&self, x: &Array2<f32>, t: usize) -> (Array2<f32>, AttentionCache) {
+    pub fn forward(
+        &self,
+        x: &Array2<f32>,
+        t: usize,
+        drop: &mut Dropout,
+    ) -> (Array2<f32>, AttentionCache) {
         let (n, c) = x.dim();
         let (nh, d) = (self.n_head, c / self.n_head);
         let qkv = self.c_attn.forward(x);
         let mut att = Array4::zeros((n / t, nh, t, t));
+        let att_mask = drop.mask(Ix4(n / t, nh, t, t), drop.attn);
         let mut y = Array2::zeros((n, c));
         for b in 0..n / t {
             for h in 0..nh {
                 let rows = b * t..(b + 1) * t;
                 let cols = |third: usize| third * c + h * d..third * c + (h + 1) * d;
                 let part = |third: usize| qkv.slice(s![rows.clone(), cols(third)]);
-                let (out, weights) = attend(part(0), part(1), part(2), 0);
+                let (mut out, weights) = attend(part(0), part(1), part(2), 0);
+                if let Some(m) = &att_mask {
+                    // Dropout drops weights: out = (weights ⊙ mask)·v
+                    out = (&weights * &m.slice(s![b, h, .., ..])).dot(&part(2));
+                }
                 y.slice_mut(s![rows, h * d..(h + 1) * d]).assign(&out);
                 att.slice_mut(s![b, h, .., ..]).assign(&weights);
             }
@@ -158,6 +172,7 @@ impl CausalSelfAttention {
                 qkv,
                 att,
                 y,
+                att_mask,
             },
         )
     }
@@ -186,9 +201,14 @@ impl CausalSelfAttention {
                 let (q, k, v) = (part(0), part(1), part(2));
                 let p = cache.att.slice(s![b, h, .., ..]);
                 let dout = dy.slice(s![rows.clone(), h * d..(h + 1) * d]);
-                // out = p·v
-                let dp = dout.dot(&v.t());
-                let dv = p.t().dot(&dout);
+                // out = p·v, or (p ⊙ m)·v with dropout's mask m
+                let (dp, dv) = match &cache.att_mask {
+                    None => (dout.dot(&v.t()), p.t().dot(&dout)),
+                    Some(m) => {
+                        let m = m.slice(s![b, h, .., ..]);
+                        (dout.dot(&v.t()) * m, (&p * &m).t().dot(&dout))
+                    }
+                };
                 // p = softmax(scores), row by row: ds = p ⊙ (dp − Σⱼ pⱼ dpⱼ); masked p are 0
                 let dot = (&p * &dp).sum_axis(Axis(1)).insert_axis(Axis(1));
                 let ds = &p * &(&dp - &dot) * scale;

@@ -1,6 +1,7 @@
 //! Two attention heads set by hand, so that their weights can be read: one looks for earlier
 //! copies of the current token, the other at the previous position.
 
+use crate::dropout::Dropout;
 use std::path::Path;
 
 use crate::attention::{CausalSelfAttention, Linear};
@@ -65,7 +66,7 @@ pub fn hand_built(ids: &[u32], sharpness: f32) -> Result<(CausalSelfAttention, A
 
 /// The attention weights of `attn` on one sequence x: [T, C] -> [n_head, T, T].
 pub fn weights(attn: &CausalSelfAttention, x: &Array2<f32>) -> Array3<f32> {
-    let (_, cache) = attn.forward(x, x.nrows());
+    let (_, cache) = attn.forward(x, x.nrows(), &mut Dropout::off());
     cache.att.slice(s![0, .., .., ..]).to_owned()
 }
 

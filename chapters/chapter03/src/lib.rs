@@ -5,6 +5,7 @@
 
 pub mod attention;
 pub mod diagrams;
+pub mod dropout;
 pub mod exercises;
 pub mod gradcheck;
 pub mod heads;

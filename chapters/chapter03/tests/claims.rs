@@ -3,6 +3,7 @@
 //! matrix version computes exactly what the loops of the definition compute.
 
 use chapter03::attention::{CausalSelfAttention, Linear, attend};
+use chapter03::dropout::Dropout;
 use chapter03::gradcheck::check_layer;
 use chapter03::naive::{difference_from_loops, single_head};
 use gpt2::rng::Rng;
@@ -56,8 +57,8 @@ fn attention_gradients() {
         &attn,
         &x,
         1e-2,
-        |a, x| a.forward(x, t).0,
-        |a, x, dout| a.backward(&a.forward(x, t).1, dout),
+        |a, x| a.forward(x, t, &mut Dropout::off()).0,
+        |a, x, dout| a.backward(&a.forward(x, t, &mut Dropout::off()).1, dout),
     );
     assert_eq!(
         checks.len(),
@@ -75,7 +76,7 @@ fn the_future_cannot_change_the_past() {
     let mut rng = Rng::new(3);
     let attn = layer(c, 4, &mut rng);
     let x = random((b * t, c), &mut rng);
-    let (before, _) = attn.forward(&x, t);
+    let (before, _) = attn.forward(&x, t, &mut Dropout::off());
     for changed in 0..t {
         let mut y = x.clone();
         for seq in 0..b {
@@ -83,7 +84,7 @@ fn the_future_cannot_change_the_past() {
             y.slice_mut(s![seq * t + changed..(seq + 1) * t, ..])
                 .mapv_inplace(|v| v * -3.0 + 1.0);
         }
-        let (after, _) = attn.forward(&y, t);
+        let (after, _) = attn.forward(&y, t, &mut Dropout::off());
         for seq in 0..b {
             let past = s![seq * t..seq * t + changed, ..];
             // Bit for bit: not one position before `changed` may move.
@@ -100,7 +101,7 @@ fn weights_are_distributions_over_the_past() {
     let mut rng = Rng::new(4);
     let attn = layer(c, 3, &mut rng);
     let x = random((b * t, c), &mut rng);
-    let (_, cache) = attn.forward(&x, t);
+    let (_, cache) = attn.forward(&x, t, &mut Dropout::off());
     assert_eq!(cache.att.shape(), &[b, 3, t, t]);
     for seq in cache.att.outer_iter() {
         for head in seq.outer_iter() {
@@ -148,7 +149,7 @@ fn loops_and_matrices_agree() {
     let mut rng = Rng::new(6);
     let attn = layer(c, 4, &mut rng);
     let x = random((b * t, c), &mut rng);
-    let (out, _) = attn.forward(&x, t);
+    let (out, _) = attn.forward(&x, t, &mut Dropout::off());
     let err = difference_from_loops(&attn, x.view(), out.view(), t);
     assert!(err < 1e-5, "max difference {err}");
 }

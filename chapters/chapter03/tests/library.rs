@@ -3,6 +3,7 @@
 //! in row blocks.
 
 use chapter03::attention::{CausalSelfAttention, Linear};
+use chapter03::dropout::Dropout;
 use chapter03::naive::difference_from_loops;
 use gpt2::attention::AttentionCache;
 use gpt2::gradcheck::{check_layer, relative_error};
@@ -61,7 +62,7 @@ fn library_attention_equals_the_readable_forward_and_backward() {
     let (attn, mut fast) = layers(c, n_head, &mut rng);
     let x = random((b * t, c), &mut rng);
     let dout = random((b * t, c), &mut rng);
-    let (out, cache) = attn.forward(&x, t);
+    let (out, cache) = attn.forward(&x, t, &mut Dropout::off());
     let (dx, grads) = attn.backward(&cache, &dout);
 
     let (fast_out, fast_cache) = forward(&fast, x.view(), b, t);

@@ -4,6 +4,7 @@
 use ndarray::{Array1, Array2, ArrayViewMutD, Axis};
 
 use chapter03::attention::{AttentionCache, CausalSelfAttention, Linear, Parameters, prefixed};
+use chapter03::dropout::{Dropout, apply};
 use gpt2::rng::Rng;
 
 // ANCHOR: layernorm
@@ -152,30 +153,42 @@ pub struct Block {
     pub mlp: Mlp,
 }
 
-/// What the block's backward pass needs: each sublayer's cache.
+/// What the block's backward pass needs: each sublayer's cache, and dropout's masks on the
+/// two branches' outputs (while training).
 #[derive(Debug, Clone)]
 pub struct BlockCache {
     pub ln_1: LayerNormCache,
     pub attn: AttentionCache,
     pub ln_2: LayerNormCache,
     pub mlp: MlpCache,
+    pub attn_drop: Option<Array2<f32>>,
+    pub mlp_drop: Option<Array2<f32>>,
 }
 
 impl Block {
     /// x: [N, C], N = B·T -> out: [N, C]
-    pub fn forward(&self, x: &Array2<f32>, t: usize) -> (Array2<f32>, BlockCache) {
+    pub fn forward(
+        &self,
+        x: &Array2<f32>,
+        t: usize,
+        drop: &mut Dropout,
+    ) -> (Array2<f32>, BlockCache) {
         let (a, ln_1) = self.ln_1.forward(x);
-        let (a, attn) = self.attn.forward(&a, t);
-        let r = x + &a;
+        let (a, attn) = self.attn.forward(&a, t, drop);
+        let attn_drop = drop.mask(a.raw_dim(), drop.resid);
+        let r = x + &apply(a, &attn_drop);
         let (m, ln_2) = self.ln_2.forward(&r);
         let (m, mlp) = self.mlp.forward(&m);
+        let mlp_drop = drop.mask(m.raw_dim(), drop.resid);
         (
-            r + &m,
+            r + &apply(m, &mlp_drop),
             BlockCache {
                 ln_1,
                 attn,
                 ln_2,
                 mlp,
+                attn_drop,
+                mlp_drop,
             },
         )
     }
@@ -187,10 +200,12 @@ impl Block {
     /// dout: [N, C] -> (dx: [N, C], the gradients). A residual connection passes its gradient
     /// through unchanged and adds the branch's.
     pub fn backward(&self, cache: &BlockCache, dout: &Array2<f32>) -> (Array2<f32>, Block) {
-        let (dm, mlp) = self.mlp.backward(&cache.mlp, dout);
+        let dm = apply(dout.clone(), &cache.mlp_drop);
+        let (dm, mlp) = self.mlp.backward(&cache.mlp, &dm);
         let (dm, ln_2) = self.ln_2.backward(&cache.ln_2, &dm);
         let dr = dout + &dm;
-        let (da, attn) = self.attn.backward(&cache.attn, &dr);
+        let da = apply(dr.clone(), &cache.attn_drop);
+        let (da, attn) = self.attn.backward(&cache.attn, &da);
         let (da, ln_1) = self.ln_1.backward(&cache.ln_1, &da);
         (
             dr + &da,

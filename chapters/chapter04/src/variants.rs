@@ -1,6 +1,7 @@
 //! Three ways to arrange a block's two halves, and what each does to the residual stream.
 
 use crate::block::Block;
+use chapter03::dropout::Dropout;
 use gpt2::rng::Rng;
 use ndarray::Array2;
 
@@ -18,14 +19,14 @@ pub enum Arrangement {
 // ANCHOR: variants
 /// One block applied in the given arrangement. x: [N, C], N = B·T -> [N, C]
 pub fn apply(block: &Block, how: Arrangement, x: &Array2<f32>, t: usize) -> Array2<f32> {
-    let attn = |x: &Array2<f32>| block.attn.forward(x, t).0;
+    let attn = |x: &Array2<f32>| block.attn.forward(x, t, &mut Dropout::off()).0;
     let mlp = |x: &Array2<f32>| block.mlp.forward(x).0;
     let (ln_1, ln_2) = (
         |x: &Array2<f32>| block.ln_1.forward(x).0,
         |x: &Array2<f32>| block.ln_2.forward(x).0,
     );
     match how {
-        Arrangement::PreLn => block.forward(x, t).0,
+        Arrangement::PreLn => block.forward(x, t, &mut Dropout::off()).0,
         Arrangement::PostLn => {
             let r = ln_1(&(x + &attn(x)));
             ln_2(&(&r + &mlp(&r)))

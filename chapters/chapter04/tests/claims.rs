@@ -2,6 +2,7 @@
 //! right, LayerNorm normalises, and blocks loaded with Hugging Face's weights give Hugging Face's
 //! logits.
 
+use chapter03::dropout::Dropout;
 use std::path::PathBuf;
 
 use chapter03::attention::{Linear, Parameters};
@@ -111,8 +112,8 @@ fn block_gradients() {
         &block,
         &x,
         1e-2,
-        |block, x| block.forward(x, t).0,
-        |block, x, dout| block.backward(&block.forward(x, t).1, dout),
+        |block, x| block.forward(x, t, &mut Dropout::off()).0,
+        |block, x, dout| block.backward(&block.forward(x, t, &mut Dropout::off()).1, dout),
     );
     assert_eq!(checks.len(), 13, "the input and twelve parameter tensors");
     report("block", &checks, 5e-4);
@@ -166,7 +167,7 @@ fn blocks_with_hugging_face_weights_give_hugging_face_logits() {
     // Token embedding plus position embedding, then the blocks, then ln_f.
     let mut x = Array2::from_shape_fn((b * t, c), |(n, j)| wte[[ids[n], j]] + wpe[[n % t, j]]);
     for block in &blocks {
-        x = block.forward(&x, t).0;
+        x = block.forward(&x, t, &mut Dropout::off()).0;
     }
     let x = ln_f.forward(&x).0;
     // The LM head is wte, transposed: logits [N, V].

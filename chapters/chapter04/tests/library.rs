@@ -2,6 +2,7 @@
 //! block computes, forward and backward, and passes the same finite-difference check.
 
 use chapter03::attention::Parameters;
+use chapter03::dropout::Dropout;
 use chapter04::block::Block;
 use gpt2::block::BlockCache;
 use gpt2::gradcheck::{check_layer, relative_error};
@@ -58,7 +59,7 @@ fn library_block_equals_the_readable_forward_and_backward() {
     let (block, mut fast) = blocks(c, 4, &mut rng);
     let x = random((b * t, c), &mut rng);
     let dout = random((b * t, c), &mut rng);
-    let (out, cache) = block.forward(&x, t);
+    let (out, cache) = block.forward(&x, t, &mut Dropout::off());
     let (dx, mut grads) = block.backward(&cache, &dout);
 
     let (fast_out, fast_cache) = forward(&fast, x.view(), b, t);

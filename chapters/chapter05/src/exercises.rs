@@ -1,5 +1,6 @@
 //! Solutions to the exercises at the end of chapter 5.
 
+use chapter03::dropout::Dropout;
 use gpt2::GPTConfig;
 use ndarray::{Array2, s};
 
@@ -33,7 +34,7 @@ pub fn logit_lens(model: &GPT, ids: &[u32]) -> Vec<u32> {
     };
     let mut tops = vec![read(&x)];
     for block in &model.h {
-        x = block.forward(&x, t).0;
+        x = block.forward(&x, t, &mut Dropout::off()).0;
         tops.push(read(&x));
     }
     tops

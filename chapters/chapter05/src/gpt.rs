@@ -7,6 +7,7 @@ use std::path::Path;
 use ndarray::{Array2, Array3, ArrayD, ArrayViewMutD, Axis, IxDyn};
 
 use chapter03::attention::{Parameters, prefixed};
+use chapter03::dropout::{Dropout, apply};
 use chapter04::block::{Block, BlockCache, LayerNorm, LayerNormCache};
 use gpt2::checkpoint::CheckpointError;
 use gpt2::config::GPTConfig;
@@ -28,10 +29,12 @@ pub struct GPT {
     pub ln_f: LayerNorm,
 }
 
-/// What the model's backward pass needs: the ids, each block's cache, ln_f's, and ln_f's output.
+/// What the model's backward pass needs: the ids, dropout's mask on the embeddings (while
+/// training), each block's cache, ln_f's, and ln_f's output.
 #[derive(Debug, Clone)]
 pub struct GPTCache {
     pub ids: Array2<u32>,
+    pub embd_mask: Option<Array2<f32>>,
     pub blocks: Vec<BlockCache>,
     pub ln_f: LayerNormCache,
     /// x: [N, C], the LM head's input
@@ -68,8 +71,13 @@ impl GPT {
 
 // ANCHOR: forward
 impl GPT {
-    /// ids: [B, T] -> logits: [B, T, vocab_size]
+    /// ids: [B, T] -> logits: [B, T, vocab_size], at inference: nothing dropped.
     pub fn forward(&self, ids: &Array2<u32>) -> (Array3<f32>, GPTCache) {
+        self.forward_train(ids, &mut Dropout::off())
+    }
+
+    /// The forward pass with dropout's masks drawn from `drop` (chapter 6).
+    pub fn forward_train(&self, ids: &Array2<u32>, drop: &mut Dropout) -> (Array3<f32>, GPTCache) {
         let (b, t) = ids.dim();
         assert!(
             t <= self.config.block_size,
@@ -80,9 +88,11 @@ impl GPT {
         for (n, (&id, mut row)) in ids.iter().zip(x.rows_mut()).enumerate() {
             row.assign(&(&self.wte.row(id as usize) + &self.wpe.row(n % t)));
         }
+        let embd_mask = drop.mask(x.raw_dim(), drop.embd);
+        x = apply(x, &embd_mask);
         let mut blocks = Vec::new();
         for block in &self.h {
-            let (out, cache) = block.forward(&x, t);
+            let (out, cache) = block.forward(&x, t, drop);
             blocks.push(cache);
             x = out;
         }
@@ -96,6 +106,7 @@ impl GPT {
             logits,
             GPTCache {
                 ids: ids.clone(),
+                embd_mask,
                 blocks,
                 ln_f,
                 x,
@@ -141,6 +152,7 @@ impl GPT {
             dx = d;
         }
         h.reverse();
+        let dx = apply(dx, &cache.embd_mask);
         // x = wte[token] + wpe[position]: each row's gradient goes back to the rows it came from
         let mut wpe = Array2::zeros(self.wpe.raw_dim());
         for (n, (&id, d)) in cache.ids.iter().zip(dx.rows()).enumerate() {

@@ -1,6 +1,7 @@
 //! From the readable GPT-2 of chapters 3 to 7 to the library, one part at a time: each part of a
 //! training step timed in its readable version and in the library's, on the same inputs.
 
+use chapter03::dropout::Dropout;
 use std::time::Instant;
 
 use ndarray::{Array1, Array2, Array3};
@@ -147,7 +148,7 @@ pub fn parts() -> Vec<Version> {
     let attn = ReadableAttention::init(c, 12, 0.02, 0.02, &mut rng);
     let x = random((t, c), &mut rng);
     let before = best_time(1.0, || {
-        let (y, cache) = attn.forward(&x, t);
+        let (y, cache) = attn.forward(&x, t, &mut Dropout::off());
         attn.backward(&cache, &y);
     });
     let mut fast = gpt2::attention::CausalSelfAttention::init(c, 12, 0.02, 0.02, &mut rng);
