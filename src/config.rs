@@ -312,7 +312,7 @@ struct HfConfigOut {
     n_head: usize,
     n_inner: Option<usize>,
     layer_norm_epsilon: f64,
-    // Dropout is not implemented; a model we train was trained without it.
+    // Dropout is a training setting, kept with the run (trainer.json); 0 here, as at inference.
     attn_pdrop: f64,
     embd_pdrop: f64,
     resid_pdrop: f64,

@@ -8,11 +8,13 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::checkpoint::{CheckpointError, Tensors};
+use crate::dropout::DropoutRates;
 use crate::data::{DataError, Loader, LoaderMode, LoaderState};
 use crate::eval::evaluate;
 use crate::layers::Params;
 use crate::model::{GPT, ModelError};
 use crate::optim::{AdamW, AdamWConfig, Schedule, scale_grads};
+use crate::rng::Rng;
 
 #[derive(Debug, Error)]
 pub enum TrainError {
@@ -47,6 +49,9 @@ pub struct TrainConfig {
     pub weight_decay: f32,
     /// Largest global gradient norm; 0 = no clipping.
     pub grad_clip: f32,
+    /// Dropout's probability at GPT-2's three places while training (0 = none).
+    #[serde(default)]
+    pub dropout: f32,
     /// "sequential" or "random".
     pub loader: String,
     pub val_fraction: f64,
@@ -77,6 +82,7 @@ impl Default for TrainConfig {
             schedule: "cosine".into(),
             weight_decay: 0.1,
             grad_clip: 1.0,
+            dropout: 0.0,
             loader: "random".into(),
             val_fraction: 0.1,
             eval_every: 200,
@@ -139,6 +145,9 @@ impl TrainConfig {
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) || self.min_lr < 0.0 || self.grad_clip < 0.0 {
             return bad("--lr must be positive, --min-lr and --grad-clip not negative".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("--dropout must be in [0, 1), not {}", self.dropout));
         }
         Ok(())
     }
@@ -246,11 +255,22 @@ impl Trainer {
         let (b, t, k) = (self.config.batch, self.config.seq, self.config.grad_accum);
         self.model.zero_grad();
         let mut loss = 0.0;
-        for _ in 0..k {
+        let rates = DropoutRates::all(self.config.dropout);
+        for micro in 0..k {
             let batch = self.train.next_batch();
             let x = Array2::from_shape_vec((b, t), batch.x).expect("[B, T]");
             let y = Array2::from_shape_vec((b, t), batch.y).expect("[B, T]");
-            loss += self.model.forward_train(x.view(), y.view())? / k as f32;
+            loss += if rates.is_off() {
+                self.model.forward_train(x.view(), y.view())?
+            } else {
+                // Masks from the seed, the step and the micro-batch: a resumed run draws the
+                // ones an uninterrupted run would have drawn.
+                let stream = (self.step * k + micro) as u64;
+                let mix = stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let mut rng = Rng::new(self.config.seed.rotate_left(32) ^ mix);
+                let (x, y) = (x.view(), y.view());
+                self.model.forward_train_dropout(x, y, rates, &mut rng)?
+            } / k as f32;
             self.model.backward()?;
         }
         if k > 1 {

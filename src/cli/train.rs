@@ -100,6 +100,11 @@ pub struct TrainArgs {
     #[arg(long, allow_negative_numbers = true)]
     grad_clip: Option<f32>,
 
+    /// Dropout probability while training, at GPT-2's three places (embeddings, attention
+    /// weights, residual branches); 0 = none [default: 0]
+    #[arg(long, allow_negative_numbers = true, value_name = "P")]
+    dropout: Option<f32>,
+
     /// random (windows at random offsets) or sequential [default: random]
     #[arg(long, value_name = "random|sequential")]
     loader: Option<String>,
@@ -153,6 +158,7 @@ impl TrainArgs {
             schedule: self.schedule.clone().unwrap_or(d.schedule),
             weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
             grad_clip: self.grad_clip.unwrap_or(d.grad_clip),
+            dropout: self.dropout.unwrap_or(d.dropout),
             loader: self.loader.clone().unwrap_or(d.loader),
             val_fraction: self.val_fraction.unwrap_or(d.val_fraction),
             eval_every: self.eval_every.unwrap_or(d.eval_every),
@@ -183,6 +189,7 @@ impl TrainArgs {
             ("--schedule", self.schedule.is_some()),
             ("--weight-decay", self.weight_decay.is_some()),
             ("--grad-clip", self.grad_clip.is_some()),
+            ("--dropout", self.dropout.is_some()),
             ("--loader", self.loader.is_some()),
             ("--val-fraction", self.val_fraction.is_some()),
             ("--seed", self.seed.is_some()),

@@ -1,5 +1,6 @@
-//! `cargo run --release -p chapter06`: two short training runs of the same model, one on all of
-//! tiny Shakespeare's training text and one on its first 2,048 tokens, with their loss curves.
+//! `cargo run --release -p chapter06`: short training runs of the same model, one on all of
+//! tiny Shakespeare's training text and one on its first 2,048 tokens, then that one again with
+//! dropout, with their loss curves.
 
 use std::path::PathBuf;
 
@@ -18,7 +19,7 @@ fn main() -> Result<()> {
     let val = &val[..8192];
     let (steps, every) = (200, 25);
     println!(
-        "Two runs of {steps} steps, 4 sequences of 64 tokens each, validation on 8,192 unseen tokens.\n"
+        "Three runs of {steps} steps, 4 sequences of 64 tokens each, validation on 8,192 unseen tokens.\n"
     );
     let start = Instant::now();
     let (all, _) = short_run(train, val, steps, every)?;
@@ -26,16 +27,23 @@ fn main() -> Result<()> {
     let (sliver, _) = short_run(&train[..2048], val, steps, every)?;
     // The same run on the library (chapter 8), for its time.
     let start = Instant::now();
-    let (fast, _) = library_short_run(train, val, steps, every)?;
+    let (fast, _) = library_short_run(train, val, steps, every, 0.0)?;
     let library_s = start.elapsed().as_secs_f64();
+    // The sliver again, with dropout (on the library's trainer, which drops what the readable
+    // model drops: tests/dropout.rs).
+    let p = 0.2;
+    let (dropped, _) = library_short_run(&train[..2048], val, steps, every, p)?;
 
     println!(
-        "{:>5} | {:>22} | {:>22}",
-        "", "all 304,222 tokens", "first 2,048 tokens"
+        "{:>5} | {:>22} | {:>22} | {:>22}",
+        "",
+        "all 304,222 tokens",
+        "first 2,048 tokens",
+        format!("first 2,048, dropout {p}")
     );
     println!(
-        "{:>5} | {:>10} {:>11} | {:>10} {:>11}",
-        "step", "train", "validation", "train", "validation"
+        "{:>5} | {:>10} {:>11} | {:>10} {:>11} | {:>10} {:>11}",
+        "step", "train", "validation", "train", "validation", "train", "validation"
     );
     let mean_train = |c: &chapter06::short_run::Curve, s: usize| {
         // The mean training loss of the `every` steps before s (the batch-to-batch noise is large).
@@ -52,7 +60,11 @@ fn main() -> Result<()> {
         }
     };
     for (i, &(s, v)) in all.val.iter().enumerate() {
-        let (ta, tb) = (mean_train(&all, s), mean_train(&sliver, s));
+        let (ta, tb, tc) = (
+            mean_train(&all, s),
+            mean_train(&sliver, s),
+            mean_train(&dropped, s),
+        );
         let fmt = |x: f32| {
             if x.is_nan() {
                 "-".to_string()
@@ -61,11 +73,13 @@ fn main() -> Result<()> {
             }
         };
         println!(
-            "{s:>5} | {:>10} {:>11.3} | {:>10} {:>11.3}",
+            "{s:>5} | {:>10} {:>11.3} | {:>10} {:>11.3} | {:>10} {:>11.3}",
             fmt(ta),
             v,
             fmt(tb),
-            sliver.val[i].1
+            sliver.val[i].1,
+            fmt(tc),
+            dropped.val[i].1
         );
     }
     let last = |c: &chapter06::short_run::Curve| c.val.last().map_or(f32::NAN, |v| v.1);
@@ -82,6 +96,7 @@ fn main() -> Result<()> {
         &[
             ("all of the training text", &all, RGBColor(30, 90, 200)),
             ("its first 2,048 tokens", &sliver, RGBColor(210, 60, 40)),
+            ("the same, dropout 0.2", &dropped, RGBColor(40, 150, 70)),
         ],
         &path,
     )?;

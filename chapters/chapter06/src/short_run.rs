@@ -58,12 +58,14 @@ pub fn short_run(
 // ANCHOR_END: short_run
 
 /// The same run on the fast library's trainer (`gpt2::train`, chapter 8): the same model, the
-/// same batches, the same settings. Chapters 7 and 8 take their trained model from it.
+/// same batches, the same settings, and optionally dropout with probability `dropout`.
+/// Chapters 7 and 8 take their trained model from it.
 pub fn library_short_run(
     train: &[u32],
     val: &[u32],
     steps: usize,
     every: usize,
+    dropout: f32,
 ) -> Result<(Curve, gpt2::GPT)> {
     let config = TrainConfig {
         batch: 4,
@@ -72,6 +74,7 @@ pub fn library_short_run(
         lr: 2e-3,
         min_lr: 2e-4,
         warmup: 20,
+        dropout,
         ..TrainConfig::default()
     };
     let model = gpt2::GPT::new(GPTConfig::preset("shakespeare")?, 1);
@@ -93,7 +96,7 @@ pub fn library_short_run(
     Ok((curve, trainer.model))
 }
 
-/// Both runs' validation losses, and their training losses smoothed, on one chart.
+/// The runs' validation losses, and their training losses smoothed, on one chart.
 pub fn plot(runs: &[(&str, &Curve, RGBColor)], path: &Path) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

@@ -26,7 +26,7 @@ fn main() -> Result<()> {
     println!("Training the `shakespeare` model for 200 short steps (chapter 6's exercise)...");
     // The library trains it (chapter 6 compares the two loops); the readable model generates.
     let (curve, mut trained) =
-        chapter06::short_run::library_short_run(train, &val[..8192], 200, 200)?;
+        chapter06::short_run::library_short_run(train, &val[..8192], 200, 200, 0.0)?;
     let model = GPT::from_library(&mut trained);
     println!(
         "validation loss {:.3}\n",

@@ -111,7 +111,7 @@ fn bf16() -> Result<()> {
     let ids = gpt2::data::load_tokens(&gpt2::data::default_text_path(), &tok)?;
     let (train, val) = gpt2::data::split(&ids, 0.1);
     println!("Training the `shakespeare` model for 200 short steps (chapter 6's exercise)...");
-    let (_, model) = chapter06::short_run::library_short_run(train, &val[..8192], 200, 200)?;
+    let (_, model) = chapter06::short_run::library_short_run(train, &val[..8192], 200, 200, 0.0)?;
     let c = compare(&model, &val[..2049])?;
     println!(
         "\nThe next token, {} times, through the KV cache, with f32 and bf16 weights:",
