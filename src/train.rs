@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::checkpoint::{CheckpointError, Tensors};
-use crate::dropout::DropoutRates;
 use crate::data::{DataError, Loader, LoaderMode, LoaderState};
+use crate::dropout::DropoutRates;
 use crate::eval::evaluate;
 use crate::layers::Params;
 use crate::model::{GPT, ModelError};

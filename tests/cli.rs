@@ -377,6 +377,41 @@ fn a_short_training_run_and_its_resume() {
     assert_eq!(log.lines().filter(|l| l.contains("\"loss\"")).count(), 5);
 }
 
+/// The per-step training losses `gpt2 train --json` prints.
+fn step_losses(o: &Output) -> Vec<f64> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|v| v.get("loss").and_then(|l| l.as_f64()))
+        .collect()
+}
+
+#[test]
+fn dropout_changes_the_training_losses_and_is_kept_with_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let mut args = vec!["train", "--preset", "nano", "--batch", "2", "--seq", "32"];
+        args.extend(["--steps", "3", "--sample-tokens", "0", "--json"]);
+        args.extend(["--out", out.to_str().unwrap()]);
+        args.extend(extra);
+        let o = gpt2(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (step_losses(&o), out)
+    };
+    let (plain, _) = run("plain", &[]);
+    let (dropped, out) = run("dropped", &["--dropout", "0.3"]);
+    let (again, _) = run("again", &["--dropout", "0.3"]);
+    assert_eq!(plain.len(), 3);
+    // The first step's batch and weights are the same: only the masks differ.
+    assert_ne!(plain[0], dropped[0]);
+    assert_eq!(dropped, again, "the same seed draws the same masks");
+    let trainer = std::fs::read_to_string(out.join("trainer.json")).unwrap();
+    let trainer: serde_json::Value = serde_json::from_str(&trainer).unwrap();
+    let kept = trainer["config"]["dropout"].as_f64();
+    assert!(kept.is_some_and(|p| (p - 0.3).abs() < 1e-6), "{trainer}");
+}
+
 #[test]
 fn training_settings_are_checked() {
     let dir = tempfile::tempdir().unwrap();
@@ -408,6 +443,12 @@ fn training_settings_are_checked() {
         &gpt2(&["train", "--steps", "0", "--out", out_s]),
         "--steps must be at least 1",
     );
+    for p in ["1", "-0.1"] {
+        assert_clean_error(
+            &gpt2(&["train", "--dropout", p, "--out", out_s]),
+            "--dropout must be in [0, 1)",
+        );
+    }
     assert!(!out.exists(), "a refused run creates no folder");
     let empty = dir.path().join("empty.txt");
     std::fs::write(&empty, "").unwrap();

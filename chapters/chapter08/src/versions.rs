@@ -219,10 +219,14 @@ pub fn exp_versions() -> Vec<(&'static str, f64)> {
 // ANCHOR: lines
 /// The readable GPT-2, file by file: forward, backward, AdamW and the loop (chapters 3 to 6),
 /// then sampling and the KV cache (chapter 7).
-pub const READABLE: [(&str, &str); 5] = [
+pub const READABLE: [(&str, &str); 6] = [
     (
         "chapters/chapter03/src/attention.rs",
         include_str!("../../chapter03/src/attention.rs"),
+    ),
+    (
+        "chapters/chapter03/src/dropout.rs",
+        include_str!("../../chapter03/src/dropout.rs"),
     ),
     (
         "chapters/chapter04/src/block.rs",
@@ -243,13 +247,14 @@ pub const READABLE: [(&str, &str); 5] = [
 ];
 
 /// The library's modules that do the same work, made fast.
-pub const LIBRARY: [(&str, &str); 8] = [
+pub const LIBRARY: [(&str, &str); 9] = [
     ("src/kernels.rs", include_str!("../../../src/kernels.rs")),
     ("src/layers.rs", include_str!("../../../src/layers.rs")),
     (
         "src/attention.rs",
         include_str!("../../../src/attention.rs"),
     ),
+    ("src/dropout.rs", include_str!("../../../src/dropout.rs")),
     ("src/block.rs", include_str!("../../../src/block.rs")),
     ("src/model.rs", include_str!("../../../src/model.rs")),
     ("src/optim.rs", include_str!("../../../src/optim.rs")),

@@ -101,13 +101,13 @@ fn exercise_1_measures_one_thread_and_all() {
     assert!(g1 > 0.0 && g_all > 0.0);
 }
 
-/// The readable model, chapters 3 to 6, stays near 700 lines, and the book says how many.
+/// The readable model, chapters 3 to 6, stays under 800 lines, and the book says how many.
 #[test]
 fn the_book_states_the_readable_models_line_count() {
     use chapter08::versions::{READABLE, code_lines};
-    let model: usize = READABLE[..4].iter().map(|(_, s)| code_lines(s)).sum();
+    let model: usize = READABLE[..5].iter().map(|(_, s)| code_lines(s)).sum();
     assert!(
-        model <= 720,
+        model <= 800,
         "the readable model has grown to {model} lines"
     );
     let stated = format!("{model} lines");
