@@ -4,6 +4,7 @@
 
 pub mod exercises;
 pub mod reference;
+pub mod run_log;
 pub mod short_run;
 pub mod train;
 

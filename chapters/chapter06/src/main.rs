@@ -1,17 +1,43 @@
 //! `cargo run --release -p chapter06`: short training runs of the same model, one on all of
 //! tiny Shakespeare's training text and one on its first 2,048 tokens, then that one again with
 //! dropout, with their loss curves.
+//!
+//! `cargo run --release -p chapter06 -- --table FILE` (or `--sample FILE`) reads the JSON lines
+//! of a `gpt2 train --json` run and prints the table (or the sample) of the section "The run",
+//! and draws its loss curve into target/figures/ch06-loss.svg.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use std::time::Instant;
 
+use chapter06::run_log::RunLog;
 use chapter06::short_run::{library_short_run, plot, short_run};
 use gpt2::Tokenizer;
 use plotters::style::RGBColor;
 
 fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => short_runs(),
+        [flag, file] if flag == "--table" || flag == "--sample" => {
+            let log = RunLog::read(Path::new(file))?;
+            if flag == "--table" {
+                print!("{}", log.table());
+                let path = PathBuf::from("target/figures/ch06-loss.svg");
+                std::fs::create_dir_all("target/figures")?;
+                log.plot(&path)?;
+            } else {
+                let sample = log.sample.context("the run printed no sample")?;
+                println!("{sample}");
+            }
+            Ok(())
+        }
+        _ => bail!("usage: chapter06 [--table FILE | --sample FILE]"),
+    }
+}
+
+fn short_runs() -> Result<()> {
     let tok = Tokenizer::gpt2()?;
     let ids = gpt2::data::load_tokens(&gpt2::data::default_text_path(), &tok)?;
     let (train, val) = gpt2::data::split(&ids, 0.1);
