@@ -19,6 +19,9 @@ fn a_new_model_is_a_uniform_guess() {
     let uniform = (50257f32).ln();
     println!("initial loss {loss:.3}, ln(50257) = {uniform:.3}");
     assert!((loss - uniform).abs() < 0.1, "{loss}");
+    let said = format!("We measure {loss:.3}.");
+    let page = bookcheck::page("ch05-model.md");
+    assert!(page.contains(&said), "the solution does not say {said:?}");
 }
 
 #[test]

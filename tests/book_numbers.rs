@@ -1,0 +1,400 @@
+//! Every number in the book's prose comes from somewhere a reader can check: a run the book
+//! keeps (book/runs), the code, or — named one by one below — a published fact, a measurement
+//! with the command that made it, or a derivation this test recomputes.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use gpt2::GPTConfig;
+use regex::Regex;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Why a number that no run or source file states may stand in the prose.
+enum Why {
+    /// Published elsewhere (a paper, a model card), with where.
+    Fact(&'static str),
+    /// A measurement, with the command that makes it again: exempt by name, not by a bound.
+    Measured(&'static str),
+    /// Follows from other numbers: the value, which the printed digits must round.
+    Derived(f64),
+}
+use Why::*;
+
+/// The numbers of the prose that need a reason, by page.
+fn allowed() -> Vec<(&'static str, &'static str, Why)> {
+    let shakespeare = GPTConfig::preset("shakespeare").unwrap();
+    let gpt2 = GPTConfig::preset("gpt2").unwrap();
+    let head = (shakespeare.vocab_size * shakespeare.n_embd) as f64;
+    let head_share = 6.0 * head * 1024.0 / shakespeare.train_flops_per_step(8, 128);
+    let gib = (1u64 << 30) as f64;
+    let gpt2_params = gpt2.param_count().total() as f64;
+    vec![
+        (
+            "ch01-overview.md",
+            "2017",
+            Fact("Vaswani et al., Attention Is All You Need"),
+        ),
+        ("ch01-overview.md", "2018", Fact("Radford et al., GPT-1")),
+        ("ch01-overview.md", "2020", Fact("Brown et al., GPT-3")),
+        (
+            "ch01-overview.md",
+            "7,000",
+            Fact("the GPT-1 paper: BooksCorpus, over 7,000 books"),
+        ),
+        ("ch01-overview.md", "1.85", Derived(1_991_036_928.0 / gib)),
+        (
+            "ch01-overview.md",
+            "5.090",
+            Measured("exercise 3 of chapter 1: tests/exercises.rs"),
+        ),
+        (
+            "ch01-overview.md",
+            "0.77",
+            Measured("exercise 3 of chapter 1: 5.859 − 5.090"),
+        ),
+        (
+            "ch02-tokenization.md",
+            "30,838",
+            Measured("cargo test -p chapter02 --test exercises"),
+        ),
+        (
+            "ch02-tokenization.md",
+            "0100",
+            Fact("U+0100, a Unicode code point"),
+        ),
+        (
+            "ch02-tokenization.md",
+            "0120",
+            Fact("U+0120, a Unicode code point"),
+        ),
+        (
+            "ch02-tokenization.md",
+            "010",
+            Fact("U+010A, a Unicode code point"),
+        ),
+        (
+            "ch02-tokenization.md",
+            "18.5",
+            Measured("cargo bench -p chapter02"),
+        ),
+        (
+            "ch02-tokenization.md",
+            "60.1",
+            Measured("cargo bench -p chapter02"),
+        ),
+        (
+            "ch02-tokenization.md",
+            "0.12",
+            Fact("the version of tiktoken-rs"),
+        ),
+        (
+            "ch02-tokenization.md",
+            "74.9",
+            Measured("cargo bench -p chapter02"),
+        ),
+        (
+            "ch02-tokenization.md",
+            "14.9",
+            Measured("cargo bench -p chapter02"),
+        ),
+        ("ch02-tokenization.md", "1.95", Fact("the version of Rust")),
+        (
+            "ch02-tokenization.md",
+            "8,000",
+            Measured("cargo bench -p chapter02: the merges learned"),
+        ),
+        (
+            "ch02-tokenization.md",
+            "4,000",
+            Fact("the property test's case count, tests in src/tokenizer"),
+        ),
+        (
+            "ch03-attention.md",
+            "3.2",
+            Derived(4.0 * 1024.0 * 1024.0 * 768.0 / 1e9),
+        ),
+        ("ch04-block.md", "32,768", Derived(2.0 * 64.0 * 256.0)),
+        (
+            "ch05-model.md",
+            "6.304564",
+            Measured("the fixture's loss: tests/fixtures/tiny/expected.json"),
+        ),
+        (
+            "ch05-model.md",
+            "10.848",
+            Measured("cargo test -p chapter05 --test exercises"),
+        ),
+        (
+            "ch06-training.md",
+            "5.032",
+            Measured("scripts/pytorch_bench.py --train-minutes 10"),
+        ),
+        (
+            "ch06-training.md",
+            "8.8",
+            Measured("scripts/pytorch_bench.py --train-minutes 10"),
+        ),
+        (
+            "ch06-training.md",
+            "1,540",
+            Measured("scripts/pytorch_bench.py --train-minutes 10"),
+        ),
+        ("ch07-generation.md", "38.6", Derived(50257.0 * 768.0 / 1e6)),
+        (
+            "ch07-generation.md",
+            "1.2",
+            Fact("Keskar et al., CTRL: the penalty 1.2"),
+        ),
+        ("ch08-optimization.md", "87.5", Derived(100.0 * head_share)),
+        (
+            "ch08-optimization.md",
+            "0.24",
+            Measured("gpt2 bench: 45 GFLOP at the multiply's rate"),
+        ),
+        (
+            "ch08-optimization.md",
+            "32,768",
+            Fact("the chunk size in src/optim.rs"),
+        ),
+        (
+            "ch08-optimization.md",
+            "40.7",
+            Measured("cargo bench -p chapter08"),
+        ),
+        (
+            "ch08-optimization.md",
+            "0.84",
+            Measured("cargo bench -p chapter08"),
+        ),
+        (
+            "ch08-optimization.md",
+            "0.43",
+            Measured("cargo bench -p chapter08"),
+        ),
+        (
+            "ch08-optimization.md",
+            "10.9",
+            Measured("cargo bench -p chapter08"),
+        ),
+        (
+            "ch08-optimization.md",
+            "0.29",
+            Measured("cargo bench -p chapter08"),
+        ),
+        (
+            "ch08-optimization.md",
+            "7.6",
+            Measured("cargo bench -p chapter08"),
+        ),
+        (
+            "ch08-optimization.md",
+            "5.6",
+            Measured("cargo bench -p chapter08"),
+        ),
+        (
+            "ch08-optimization.md",
+            "24.9",
+            Measured("cargo bench -p chapter08"),
+        ),
+        (
+            "ch08-optimization.md",
+            "4.6",
+            Measured("cargo bench -p chapter08"),
+        ),
+        (
+            "ch08-optimization.md",
+            "3.2",
+            Measured("gpt2 bench --preset gpt2 --batch 1 --seq 1024"),
+        ),
+        (
+            "ch08-optimization.md",
+            "3.5",
+            Derived(28.0 * gpt2_params / 1e9),
+        ),
+        (
+            "ch08-optimization.md",
+            "0.22",
+            Measured("gpt2 bench --preset gpt2, before and after"),
+        ),
+        (
+            "ch08-optimization.md",
+            "0.16",
+            Measured("gpt2 bench --preset gpt2, before and after"),
+        ),
+        ("ch08-optimization.md", "1.95", Fact("the version of Rust")),
+        (
+            "ch08-optimization.md",
+            "1.35",
+            Measured("gpt2 bench --preset gpt2 --batch 4 --seq 64"),
+        ),
+        (
+            "ch08-optimization.md",
+            "1.89",
+            Measured("scripts/pytorch_bench.py --preset gpt2 --batch 4 --seq 64"),
+        ),
+        (
+            "ch08-optimization.md",
+            "1.57",
+            Measured("scripts/pytorch_bench.py --preset gpt2 --batch 4 --seq 64"),
+        ),
+        (
+            "ch08-optimization.md",
+            "2.83",
+            Measured("scripts/pytorch_bench.py --preset gpt2 --batch 4 --seq 64"),
+        ),
+        ("ch08-optimization.md", "3,731", Measured("gpt2 bench")),
+        (
+            "ch08-optimization.md",
+            "1,644",
+            Measured("scripts/pytorch_bench.py"),
+        ),
+        (
+            "ch08-optimization.md",
+            "1,895",
+            Measured("scripts/pytorch_bench.py"),
+        ),
+        (
+            "ch08-optimization.md",
+            "2.4",
+            Measured("llm.c's train_gpt2 and /usr/bin/time -v"),
+        ),
+        (
+            "ch08-optimization.md",
+            "3.3",
+            Measured("scripts/pytorch_bench.py --preset gpt2"),
+        ),
+        ("ch08-optimization.md", "2.3", Derived(3731.0 / 1644.0)),
+    ]
+}
+
+/// Every number written in the files a reader can run or read: the runs the book keeps and the
+/// sources, digits only ("1,000" and "1_000" as "1000").
+fn stated_numbers() -> BTreeSet<String> {
+    let number = Regex::new(r"\d[\d,_]*(?:\.\d+)?").unwrap();
+    let mut found = BTreeSet::new();
+    let mut files = Vec::new();
+    for dir in ["book/runs", "src", "chapters", "scripts", "tests"] {
+        collect(&root().join(dir), &mut files);
+    }
+    for file in files {
+        // Not this file: the reasons below must not count as statements.
+        let Ok(text) = fs::read_to_string(&file) else {
+            continue;
+        };
+        if file.ends_with("tests/book_numbers.rs") {
+            continue;
+        }
+        for m in number.find_iter(&text) {
+            found.insert(digits(m.as_str()));
+        }
+    }
+    found
+}
+
+fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect(&path, files);
+        } else if path.extension().is_some_and(|e| {
+            ["rs", "txt", "md", "jsonl", "json", "py"].contains(&e.to_str().unwrap())
+        }) {
+            files.push(path);
+        }
+    }
+}
+
+fn digits(n: &str) -> String {
+    n.trim_end_matches([',', '.']).replace([',', '_'], "")
+}
+
+/// The numbers of a page's prose: code, maths, includes, links and cross-references taken out.
+fn prose_numbers(text: &str) -> Vec<String> {
+    let mut prose = text.to_string();
+    for pattern in [
+        r"(?s)```.*?```",
+        r"(?s)\$\$.*?\$\$",
+        r"\$[^$\n]*\$",
+        r"`[^`\n]*`",
+        r"\{\{#[^}]*\}\}",
+        r"\]\([^)]*\)",
+        r"https?://\S+",
+        r"(?i)\b(chapters?|listings?|exercises?|parts?|steps?|figures?|tables?) \d+(?:[-–]\d+)?(?:(?:,| and| to| or) \d+)*",
+        r"(?m)^\s*\d+\. ",
+    ] {
+        prose = Regex::new(pattern).unwrap().replace_all(&prose, " ").into();
+    }
+    let number = Regex::new(r"(?:^|[^\w.])(\d[\d,]*(?:\.\d+)?)").unwrap();
+    number
+        .captures_iter(&prose)
+        .map(|c| c[1].trim_end_matches([',', '.']).to_string())
+        .collect()
+}
+
+#[test]
+fn every_number_in_the_prose_is_in_a_run_the_code_or_the_list_of_reasons() {
+    let stated = stated_numbers();
+    let allowed = allowed();
+    let mut unexplained = Vec::new();
+    let mut used = BTreeSet::new();
+    let mut pages: Vec<PathBuf> = fs::read_dir(root().join("book"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    pages.sort();
+    for page in pages {
+        let name = page.file_name().unwrap().to_str().unwrap().to_string();
+        for n in prose_numbers(&fs::read_to_string(&page).unwrap()) {
+            if stated.contains(&digits(&n)) {
+                continue;
+            }
+            match allowed.iter().position(|a| a.0 == name && a.1 == n) {
+                Some(i) => {
+                    used.insert(i);
+                }
+                None => unexplained.push(format!("{name}: {n}")),
+            }
+        }
+    }
+    for (page, n, why) in &allowed {
+        let reason = match why {
+            Fact(source) => format!("fact: {source}"),
+            Measured(command) => format!("measured: {command}"),
+            Derived(value) => format!("derived: {value}"),
+        };
+        println!("{page}: {n} ({reason})");
+    }
+    assert!(
+        unexplained.is_empty(),
+        "numbers in the prose that no run, source or reason states: {unexplained:?}"
+    );
+    for (i, (page, n, _)) in allowed.iter().enumerate() {
+        assert!(
+            used.contains(&i),
+            "{page}: {n} is listed but no longer in the prose"
+        );
+    }
+}
+
+#[test]
+fn derived_numbers_are_what_their_derivation_gives() {
+    for (page, printed, why) in allowed() {
+        let Derived(value) = why else { continue };
+        let decimals = printed.split('.').nth(1).map_or(0, str::len);
+        let rounded = format!("{value:.decimals$}");
+        let plain = digits(printed);
+        assert_eq!(digits(&rounded), plain, "{page}: {printed} is not {value}");
+    }
+}
+
+#[test]
+fn the_scan_finds_a_number_that_nothing_states() {
+    let page = "The model reaches 4.12345 after `cargo run` (chapter 6), see $x = 2.5$.";
+    assert_eq!(prose_numbers(page), ["4.12345"]);
+    assert!(!stated_numbers().contains("4.12345"));
+}
