@@ -107,6 +107,61 @@ pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, ArrayD<f32>>, Ch
 }
 // ANCHOR_END: read
 
+/// The metadata of a safetensors file (its header's `__metadata__`), read without its tensors.
+pub fn safetensors_metadata(
+    path: &Path,
+) -> Result<std::collections::HashMap<String, String>, CheckpointError> {
+    use std::io::Read;
+    let shown = path.display().to_string();
+    let io = |source| CheckpointError::Io {
+        path: shown.clone(),
+        source,
+    };
+    let format = |message: String| CheckpointError::Format {
+        path: shown.clone(),
+        message,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).map_err(io)?;
+    let len = u64::from_le_bytes(len);
+    let size = file.metadata().map_err(io)?.len();
+    if len > size.saturating_sub(8) || len > 100 << 20 {
+        return Err(format(format!("its header claims {len} bytes")));
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header).map_err(io)?;
+    let header: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| format(format!("its header: {e}")))?;
+    let metadata = header.get("__metadata__").and_then(|m| m.as_object());
+    Ok(metadata
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect())
+}
+
+/// The folder that holds a checkpoint's files: `dir` itself, or, for a run folder written by
+/// `gpt2 train`, the checkpoint its `latest` file names.
+pub fn resolve(dir: &Path) -> std::path::PathBuf {
+    if dir.join(CONFIG_FILE).exists() {
+        return dir.to_path_buf();
+    }
+    match std::fs::read_to_string(dir.join(LATEST_FILE)) {
+        Ok(name) if is_plain_name(name.trim()) => dir.join(CHECKPOINTS_DIR).join(name.trim()),
+        _ => dir.to_path_buf(),
+    }
+}
+
+/// A run folder's file naming its current checkpoint, a folder of `checkpoints/`.
+pub const LATEST_FILE: &str = "latest";
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+
+/// A file name, not a path: no separator, not `.` or `..`.
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\'])
+}
+
 /// The tensors of a checkpoint, taken out one by one by name and shape as a model is built.
 pub struct Tensors {
     path: String,
@@ -184,6 +239,15 @@ pub fn write_safetensors(
     path: &Path,
     tensors: &[(String, Vec<usize>, Vec<f32>)],
 ) -> Result<(), CheckpointError> {
+    write_safetensors_with(path, tensors, &[])
+}
+
+/// `write_safetensors`, with `extra` (key, value) pairs in the file's metadata.
+pub fn write_safetensors_with(
+    path: &Path,
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    extra: &[(&str, String)],
+) -> Result<(), CheckpointError> {
     let format_error = |e: safetensors::SafeTensorError| CheckpointError::Format {
         path: path.display().to_string(),
         message: e.to_string(),
@@ -201,10 +265,9 @@ pub fn write_safetensors(
         .collect::<Result<Vec<_>, _>>()
         .map_err(format_error)?;
     // transformers expects to find the framework in the file's metadata.
-    let metadata = Some(std::collections::HashMap::from([(
-        "format".to_string(),
-        "pt".to_string(),
-    )]));
+    let mut metadata = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+    metadata.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    let metadata = Some(metadata);
     let file = safetensors::serialize(views, metadata).map_err(format_error)?;
     crate::fsutil::write_atomic(path, &file).map_err(|source| CheckpointError::Write {
         path: path.display().to_string(),
@@ -218,6 +281,7 @@ impl GPT {
     /// prefixed `transformer.` (as `save_pretrained` writes them) or not (as in OpenAI's GPT-2
     /// files on the hub, which also carry `h.N.attn.bias` mask buffers, ignored here).
     pub fn load(dir: &Path) -> Result<GPT, CheckpointError> {
+        let dir = &resolve(dir);
         let config = GPTConfig::load_hf(&dir.join(CONFIG_FILE))?;
         let weights = dir.join(WEIGHTS_FILE);
         if !weights.exists() {
@@ -281,6 +345,15 @@ impl GPT {
     /// with names prefixed `transformer.` and the tied LM head left out. Each file is written to
     /// a temporary file first and renamed, so an interrupted save never leaves a broken one.
     pub fn save(&mut self, dir: &Path) -> Result<(), CheckpointError> {
+        self.save_with(dir, &[])
+    }
+
+    /// `save`, with `extra` (key, value) pairs in model.safetensors' metadata.
+    pub fn save_with(
+        &mut self,
+        dir: &Path,
+        extra: &[(&str, String)],
+    ) -> Result<(), CheckpointError> {
         let fail = |path: &Path| {
             let path = path.display().to_string();
             move |source| CheckpointError::Write { path, source }
@@ -290,7 +363,7 @@ impl GPT {
         self.visit("transformer", &mut |name, shape, value, _| {
             tensors.push((name.to_string(), shape.to_vec(), value.to_vec()));
         });
-        write_safetensors(&dir.join(WEIGHTS_FILE), &tensors)?;
+        write_safetensors_with(&dir.join(WEIGHTS_FILE), &tensors, extra)?;
         let config = dir.join(CONFIG_FILE);
         crate::fsutil::write_atomic(&config, self.config.to_hf_json().as_bytes())
             .map_err(fail(&config))?;

@@ -298,7 +298,11 @@ impl Loader {
     /// Continues from a state taken with [`Loader::state`] on a loader of the same shape.
     pub fn restore(&mut self, state: &LoaderState) {
         match state {
-            LoaderState::Sequential { pos } => self.pos = (*pos).min(self.tokens.len()),
+            // A position past the last whole window (shorter data) starts again at the top.
+            LoaderState::Sequential { pos } => {
+                let fits = pos + self.b * self.t < self.tokens.len();
+                self.pos = if fits { *pos } else { 0 };
+            }
             LoaderState::Random { rng } => self.rng = Some(Rng::from_state(*rng)),
         }
     }

@@ -26,6 +26,7 @@ pub mod numfmt;
 pub mod optim;
 pub mod plot;
 pub mod rng;
+pub mod run;
 pub mod tokenizer;
 pub mod train;
 

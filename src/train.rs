@@ -23,6 +23,8 @@ pub enum TrainError {
     #[error(transparent)]
     Data(#[from] DataError),
     #[error(transparent)]
+    Tokenizer(#[from] crate::tokenizer::TokenizerError),
+    #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error("{path}: {message}")]
     State { path: String, message: String },
@@ -174,6 +176,11 @@ pub struct Trainer {
     pub config: TrainConfig,
     /// Updates done so far.
     pub step: usize,
+    /// Names this run in each file of its checkpoints, so that files of different runs or
+    /// steps are never mixed.
+    pub run_id: String,
+    /// What the training text was, to notice if it changes before a resume.
+    pub data: Option<DataFingerprint>,
     train: Loader,
     val: Vec<u32>,
 }
@@ -185,10 +192,49 @@ const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 #[derive(Serialize, Deserialize)]
 struct State {
     step: usize,
+    #[serde(default)]
+    run_id: String,
     adam_t: u64,
     loader: LoaderState,
     config: TrainConfig,
+    #[serde(default)]
+    data: Option<DataFingerprint>,
 }
+
+/// A text's tokens, in brief: their number and a hash of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataFingerprint {
+    pub tokens: usize,
+    pub hash: String,
+}
+
+impl DataFingerprint {
+    pub fn of(ids: &[u32]) -> DataFingerprint {
+        let mut h = crate::hash::Fnv64::new();
+        for id in ids {
+            h.write(&id.to_le_bytes());
+        }
+        DataFingerprint {
+            tokens: ids.len(),
+            hash: format!("{:016x}", h.finish()),
+        }
+    }
+}
+
+/// A new run's name: the time and the process, hashed.
+fn new_run_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut h = crate::hash::Fnv64::new();
+    h.write(&now.to_le_bytes());
+    h.write(&std::process::id().to_le_bytes());
+    format!("{:016x}", h.finish())
+}
+
+/// The metadata keys that tie a checkpoint's tensor files to its trainer.json.
+const RUN_ID_KEY: &str = "gpt2.run_id";
+const STEP_KEY: &str = "gpt2.step";
 
 impl Trainer {
     /// A run that starts at step 0.
@@ -225,6 +271,8 @@ impl Trainer {
             opt,
             config,
             step: 0,
+            run_id: new_run_id(),
+            data: None,
             train: loader,
             val,
         })
@@ -304,7 +352,11 @@ impl Trainer {
     /// Saves the model (loadable by `GPT::load` and by transformers), the optimizer's moments
     /// and the trainer's state into `dir`, each file written atomically.
     pub fn save(&mut self, dir: &Path) -> Result<(), TrainError> {
-        self.model.save(dir)?;
+        let stamp = [
+            (RUN_ID_KEY, self.run_id.clone()),
+            (STEP_KEY, self.step.to_string()),
+        ];
+        self.model.save_with(dir, &stamp)?;
         let moments: Vec<(String, Vec<usize>, Vec<f32>)> = self
             .opt
             .moments
@@ -316,12 +368,14 @@ impl Trainer {
                 ]
             })
             .collect();
-        crate::checkpoint::write_safetensors(&dir.join(OPTIMIZER_FILE), &moments)?;
+        crate::checkpoint::write_safetensors_with(&dir.join(OPTIMIZER_FILE), &moments, &stamp)?;
         let state = State {
             step: self.step,
+            run_id: self.run_id.clone(),
             adam_t: self.opt.t,
             loader: self.train.state(),
             config: self.config.clone(),
+            data: self.data.clone(),
         };
         let json = serde_json::to_string_pretty(&state).expect("state serialises") + "\n";
         let path = dir.join(STATE_FILE);
@@ -336,12 +390,45 @@ impl Trainer {
 
     /// The settings of the run saved in `dir`.
     pub fn saved_config(dir: &Path) -> Result<TrainConfig, TrainError> {
-        Ok(read_state(dir)?.config)
+        Ok(read_state(&crate::checkpoint::resolve(dir))?.config)
+    }
+
+    /// What the run saved in `dir` trained on, if it recorded it.
+    pub fn saved_data(dir: &Path) -> Result<Option<DataFingerprint>, TrainError> {
+        Ok(read_state(&crate::checkpoint::resolve(dir))?.data)
+    }
+
+    /// Continues on other data than the run's: the loader starts again from its beginning.
+    pub fn restart_loader(&mut self, train: Vec<u32>, val: Vec<u32>) -> Result<(), TrainError> {
+        let c = &self.config;
+        let (b, t, mode, seed) = (c.batch, c.seq, c.loader_mode(), c.seed ^ self.step as u64);
+        self.train = Loader::new(train, b, t, mode, seed, "the training split")?;
+        self.val = val;
+        Ok(())
     }
 
     /// Continues the run saved in `dir`, on the same training and validation tokens.
     pub fn resume(dir: &Path, train: Vec<u32>, val: Vec<u32>) -> Result<Trainer, TrainError> {
+        let dir = &crate::checkpoint::resolve(dir);
         let state = read_state(dir)?;
+        // Each tensor file says which run and step wrote it; all must be trainer.json's.
+        for file in [crate::checkpoint::WEIGHTS_FILE, OPTIMIZER_FILE] {
+            let path = dir.join(file);
+            let meta = crate::checkpoint::safetensors_metadata(&path)?;
+            let (run, step) = (meta.get(RUN_ID_KEY), meta.get(STEP_KEY));
+            let Some((run, step)) = run.zip(step) else {
+                continue; // written before checkpoints were stamped
+            };
+            if *run != state.run_id || *step != state.step.to_string() {
+                return Err(TrainError::State {
+                    path: path.display().to_string(),
+                    message: format!(
+                        "is step {step} of run {run}, but {STATE_FILE} is step {} of run {}: the files do not belong together",
+                        state.step, state.run_id
+                    ),
+                });
+            }
+        }
         let model = GPT::load(dir)?;
         let mut trainer = Trainer::new(model, train, val, state.config)?;
         let mut moments = Tensors::read(&dir.join(OPTIMIZER_FILE))?;
@@ -352,6 +439,8 @@ impl Trainer {
         }
         trainer.opt.t = state.adam_t;
         trainer.step = state.step;
+        trainer.run_id = state.run_id;
+        trainer.data = state.data;
         trainer.train.restore(&state.loader);
         Ok(trainer)
     }

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use gpt2::GPT;
 use gpt2::eval::evaluate;
@@ -23,6 +23,11 @@ pub struct EvalArgs {
     /// The text to score [default: the bundled tiny Shakespeare]
     #[arg(long, value_name = "FILE")]
     data: Option<PathBuf>,
+
+    /// Token ids to score instead of a text, separated by spaces or newlines (as
+    /// `gpt2 tokenize` prints them)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "tokenizer"])]
+    ids: Option<PathBuf>,
 
     /// Window length T [default: the model's block size]
     #[arg(long, value_name = "T")]
@@ -51,9 +56,22 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if args.batch == 0 {
         bail!("--batch must be at least 1");
     }
-    let data = args.data.unwrap_or_else(gpt2::data::default_text_path);
-    let tok = super::load_tokenizer(&args.tokenizer)?;
-    let ids = gpt2::data::load_tokens(&data, &tok)?;
+    let (data, ids) = match &args.ids {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            (
+                file.clone(),
+                super::parse_ids(&text, &file.display().to_string())?,
+            )
+        }
+        None => {
+            let data = args.data.unwrap_or_else(gpt2::data::default_text_path);
+            let tok = super::load_tokenizer(&args.tokenizer)?;
+            let ids = gpt2::data::load_tokens(&data, &tok)?;
+            (data, ids)
+        }
+    };
     let vocab = model.config.vocab_size;
     if let Some(id) = ids.iter().find(|&&id| id as usize >= vocab) {
         bail!(

@@ -27,6 +27,10 @@ pub struct GenerateArgs {
     #[arg(long, default_value = "\n")]
     prompt: String,
 
+    /// The prompt as token ids instead of text, separated by spaces or commas
+    #[arg(long, value_name = "IDS", conflicts_with_all = ["prompt", "interactive"])]
+    prompt_ids: Option<String>,
+
     /// How many tokens to generate at most
     #[arg(long, value_name = "N", default_value_t = 200)]
     max_new_tokens: usize,
@@ -84,7 +88,8 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         Some(dir) => dir.clone(),
         None => {
             let dir = PathBuf::from(super::train::DEFAULT_OUT);
-            if !dir.join(gpt2::checkpoint::CONFIG_FILE).exists() {
+            let found = gpt2::checkpoint::resolve(&dir);
+            if !found.join(gpt2::checkpoint::CONFIG_FILE).exists() {
                 bail!(
                     "no --model given and no checkpoint in {}: train one with `gpt2 train`, or pass --model DIR",
                     dir.display()
@@ -128,8 +133,12 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         eprintln!();
         return Ok(());
     }
+    let given_ids = match &args.prompt_ids {
+        Some(ids) => Some(super::parse_ids(ids, "--prompt-ids")?),
+        None => None,
+    };
     if args.json {
-        let prompt_ids = tok.encode(&args.prompt);
+        let prompt_ids = given_ids.unwrap_or_else(|| tok.encode(&args.prompt));
         let mut samples = Vec::new();
         for _ in 0..args.num_samples {
             let ids = run_one(
@@ -150,7 +159,10 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         if args.num_samples > 1 {
             eprintln!("--- sample {} ---", k + 1);
         }
-        stream(&model, &tok, &args.prompt, &args, &sampling, &mut rng)?;
+        match &given_ids {
+            Some(ids) => stream_ids(&model, &tok, ids, &args, &sampling, &mut rng)?,
+            None => stream(&model, &tok, &args.prompt, &args, &sampling, &mut rng)?,
+        }
         println!();
     }
     Ok(())
@@ -165,13 +177,30 @@ fn stream(
     s: &Sampling,
     rng: &mut Rng,
 ) -> Result<()> {
-    let prompt_ids = tok.encode(prompt);
+    stream_ids(model, tok, &tok.encode(prompt), args, s, rng)
+}
+
+/// `stream`, for a prompt given as ids.
+fn stream_ids(
+    model: &GPT,
+    tok: &Tokenizer,
+    prompt_ids: &[u32],
+    args: &GenerateArgs,
+    s: &Sampling,
+    rng: &mut Rng,
+) -> Result<()> {
     let mut out = std::io::stdout();
-    write!(out, "{prompt}")?;
-    out.flush()?;
     let mut utf8 = Utf8Stream::new();
+    for &id in prompt_ids {
+        write!(
+            out,
+            "{}",
+            utf8.push(tok.token_bytes(id).unwrap_or_default())
+        )?;
+    }
+    out.flush()?;
     let mut failed = None;
-    run_one(model, tok, &prompt_ids, args, s, rng, |id| {
+    run_one(model, tok, prompt_ids, args, s, rng, |id| {
         if failed.is_some() {
             return;
         }

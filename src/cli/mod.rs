@@ -41,6 +41,18 @@ pub fn load_tokenizer(spec: &str) -> anyhow::Result<gpt2::Tokenizer> {
     Ok(gpt2::Tokenizer::from_spec(spec)?)
 }
 
+/// Token ids written as text, separated by spaces, newlines or commas (as `gpt2 tokenize`
+/// prints them); `what` names the source in errors.
+pub fn parse_ids(text: &str, what: &str) -> anyhow::Result<Vec<u32>> {
+    text.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            w.parse::<u32>()
+                .map_err(|_| anyhow::anyhow!("{what}: `{w}` is not a token id"))
+        })
+        .collect()
+}
+
 /// A progress bar on stderr, drawn only when stderr is a terminal.
 pub fn progress_bar(what: &str, total: u64, unit: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(total);

@@ -1,17 +1,15 @@
 //! `gpt2 train`: train a GPT-2 on a text file, with progress, checkpoints, a log, a loss curve
 //! and a sample at the end.
 
-use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use gpt2::generate::{Sampling, generate_uncached};
 use gpt2::rng::Rng;
-use gpt2::train::{TrainConfig, Trainer};
+use gpt2::run::{Observer, Outcome, Run};
+use gpt2::train::{DataFingerprint, StepStats, TrainConfig, Trainer};
 use gpt2::{GPT, GPTConfig, Tokenizer};
 use serde_json::json;
 
@@ -22,10 +20,14 @@ pub const DEFAULT_OUT: &str = "runs/shakespeare";
 ///
 /// With no arguments, trains the `shakespeare` preset (4 layers of width 128, 7.2M parameters)
 /// on the bundled tiny Shakespeare for 1,000 steps of 8 sequences of 128 tokens, keeping the
-/// last 10% of the text for validation. Writes to --out a checkpoint (config.json and
-/// model.safetensors, loadable by `gpt2 eval`, `gpt2 generate` and Hugging Face
-/// transformers), the optimizer state for --resume, a JSON-lines log (log.jsonl) and the loss
-/// curve (loss.svg). Ctrl-C saves a checkpoint before stopping.
+/// last 10% of the text for validation.
+///
+/// The run folder (--out) holds whole checkpoints, checkpoints/step-NNNNNN (config.json and
+/// model.safetensors, loadable by `gpt2 eval`, `gpt2 generate` and Hugging Face transformers;
+/// the optimizer state and trainer.json for --resume), a file `latest` naming the current one,
+/// a JSON-lines log (log.jsonl, only ever appended to) and the loss curve (loss.svg). A folder
+/// that holds a run is refused unless --resume or --overwrite; one run at a time per folder.
+/// Ctrl-C, SIGTERM and SIGHUP save a checkpoint before stopping.
 #[derive(Args)]
 pub struct TrainArgs {
     /// The text to train on [default: the bundled tiny Shakespeare]
@@ -129,9 +131,19 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 
-    /// Continue the run saved in DIR, with its settings; --steps may extend it
+    /// Continue the run saved in DIR, with its settings; --steps may extend it, --data continues
+    /// it on other text (the loader starts again)
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
+
+    /// Replace the run already in --out (it is removed once the new run has saved its first
+    /// checkpoint)
+    #[arg(long)]
+    overwrite: bool,
+
+    /// How many checkpoints the run folder keeps, the newest
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    keep: usize,
 
     /// Tokens of sample text printed at the end (0 = none)
     #[arg(long, value_name = "N", default_value_t = 200)]
@@ -172,7 +184,6 @@ impl TrainArgs {
     /// Flags that would change a run's settings, which --resume takes from the checkpoint.
     fn settings_given(&self) -> Vec<&'static str> {
         let given = [
-            ("--data", self.data.is_some()),
             ("--preset", self.preset.is_some()),
             ("--n-layer", self.n_layer.is_some()),
             ("--n-head", self.n_head.is_some()),
@@ -199,11 +210,12 @@ impl TrainArgs {
 }
 
 /// The training and validation tokens of a run.
-fn tokens(config: &TrainConfig) -> Result<(Tokenizer, Vec<u32>, Vec<u32>)> {
+fn tokens(config: &TrainConfig) -> Result<(Tokenizer, Vec<u32>, Vec<u32>, DataFingerprint)> {
     let tok = super::load_tokenizer(&config.tokenizer)?;
     let ids = gpt2::data::load_tokens(Path::new(&config.data), &tok)?;
+    let fingerprint = DataFingerprint::of(&ids);
     let (train, val) = gpt2::data::split(&ids, config.val_fraction);
-    Ok((tok, train.to_vec(), val.to_vec()))
+    Ok((tok, train.to_vec(), val.to_vec(), fingerprint))
 }
 
 fn new_model(args: &TrainArgs, vocab: usize) -> Result<GPT> {
@@ -232,7 +244,7 @@ fn new_model(args: &TrainArgs, vocab: usize) -> Result<GPT> {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    let (mut trainer, tok, out) = match &args.resume {
+    let mut run = match &args.resume {
         Some(dir) => {
             let given = args.settings_given();
             if !given.is_empty() {
@@ -241,50 +253,43 @@ pub fn run(args: TrainArgs) -> Result<()> {
                     given.join(", ")
                 );
             }
-            let mut config = Trainer::saved_config(dir)?;
-            let (tok, train, val) = tokens(&config)?;
-            let mut trainer = Trainer::resume(dir, train, val)?;
-            if let Some(steps) = args.steps {
-                config.steps = steps;
-                trainer.config.steps = steps;
+            if args.out.as_ref().is_some_and(|o| o != dir) || args.overwrite {
+                bail!("--resume continues in its own folder; remove --out and --overwrite");
             }
-            (
-                trainer,
-                tok,
-                args.out.clone().unwrap_or_else(|| dir.clone()),
-            )
+            let mut run = Run::resume(dir, args.data.as_deref())?;
+            if let Some(steps) = args.steps {
+                run.trainer.config.steps = steps;
+            }
+            run
         }
         None => {
             let data = args
                 .data
                 .clone()
                 .unwrap_or_else(gpt2::data::default_text_path);
-            let mut config = args.config(&data);
+            let mut config = args.config(&gpt2::run::absolute(&data));
             config.validate()?;
-            let (tok, train, val) = tokens(&config)?;
+            let (tok, train, val, fingerprint) = tokens(&config)?;
             let model = new_model(&args, tok.vocab_size())?;
             if args.seq.is_none() {
                 config.seq = config.seq.min(model.config.block_size);
             }
-            let trainer = Trainer::new(model, train, val, config)?;
-            (
-                trainer,
-                tok,
-                args.out
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT)),
-            )
+            let mut trainer = Trainer::new(model, train, val, config)?;
+            trainer.data = Some(fingerprint);
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
+            Run::create(&out, trainer, args.overwrite)?
         }
     };
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = interrupted.clone();
-    // A second Ctrl-C while saving is ignored: the save finishes first.
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    run.keep = args.keep.max(1);
+    run.stop = gpt2::run::stop_flag()?;
+    let tok = super::load_tokenizer(&run.trainer.config.tokenizer)?;
+    let out = run.dir.path.clone();
 
-    let mut log = Log::open(&out.join("log.jsonl"), trainer.step)?;
-    let c = trainer.config.clone();
-    let m = trainer.model.config;
+    let c = run.trainer.config.clone();
+    let m = run.trainer.model.config;
     eprintln!(
         "training {} parameters ({} layers, {} heads, width {}, context {}) on {} ({} training tokens), {} steps of {} tokens",
         gpt2::numfmt::group_digits(m.param_count().total() as u64),
@@ -293,81 +298,47 @@ pub fn run(args: TrainArgs) -> Result<()> {
         m.n_embd,
         m.block_size,
         c.data,
-        gpt2::numfmt::group_digits(trainer.train_tokens() as u64),
+        gpt2::numfmt::group_digits(run.trainer.train_tokens() as u64),
         c.steps,
         c.grad_accum * c.batch * c.seq
     );
-    if trainer.val_tokens() < c.seq + 1 {
+    if run.trainer.val_tokens() < c.seq + 1 {
         eprintln!(
             "warning: the validation split has {} tokens, fewer than one window of --seq {} plus 1: no validation loss will be measured (raise --val-fraction or use more text)",
-            trainer.val_tokens(),
+            run.trainer.val_tokens(),
             c.seq
         );
     }
     let bar = super::progress_bar("training", c.steps as u64, "steps");
-    bar.set_position(trainer.step as u64);
+    bar.set_position(run.trainer.step as u64);
     let start = Instant::now();
-    let mut last_val = None;
-    while trainer.step < c.steps {
-        if interrupted.load(Ordering::SeqCst) {
-            bar.finish_and_clear();
-            save(&mut trainer, &out, &log)?;
-            eprintln!(
-                "interrupted: saved step {} to {}; continue with --resume {}",
-                trainer.step,
-                out.display(),
-                out.display()
-            );
-            std::process::exit(130);
-        }
-        let tick = Instant::now();
-        let s = trainer.step()?;
-        if !s.loss.is_finite() {
-            bail!(
-                "training diverged at step {} (loss {}): try a lower --lr",
-                s.step,
-                s.loss
-            );
-        }
-        let tokens_per_s = s.tokens as f64 / tick.elapsed().as_secs_f64();
-        let elapsed_s = start.elapsed().as_secs_f64();
-        let line = json!({"step": s.step, "loss": s.loss, "lr": s.lr, "grad_norm": s.grad_norm, "tokens_per_s": tokens_per_s, "elapsed_s": elapsed_s});
-        log.write(&line, args.json)?;
-        log.train.push((s.step, s.loss));
-        bar.set_position(trainer.step as u64);
-        bar.set_message(format!("loss {:.3}, {:.0} tokens/s", s.loss, tokens_per_s));
-        let done = trainer.step == c.steps;
-        let evaluate = (c.eval_every > 0 && trainer.step % c.eval_every == 0) || done;
-        if evaluate && let Some(val) = trainer.val_loss()? {
-            let elapsed_s = start.elapsed().as_secs_f64();
-            log.write(
-                &json!({"step": s.step, "val_loss": val, "elapsed_s": elapsed_s}),
-                args.json,
-            )?;
-            log.val.push((s.step, val));
-            last_val = Some(val);
-            let report = format!(
-                "step {:>5}: train loss {:.3}, validation loss {val:.3}",
-                s.step, s.loss
-            );
-            if bar.is_hidden() {
-                eprintln!("{report}");
-            } else {
-                bar.println(report);
-            }
-        }
-        if (c.checkpoint_every > 0 && trainer.step % c.checkpoint_every == 0) || done {
-            save(&mut trainer, &out, &log)?;
-        }
-    }
+    let mut progress = Progress {
+        bar: &bar,
+        json: args.json,
+        last_val: None,
+        last_train: None,
+        raise_at: test_signal(),
+    };
+    let outcome = run.train(&mut progress)?;
     bar.finish_and_clear();
+    if let Outcome::Stopped(signal) = outcome {
+        eprintln!(
+            "stopped by {}: saved step {} to {}; continue with --resume {}",
+            gpt2::run::signal_name(signal),
+            run.trainer.step,
+            out.display(),
+            out.display()
+        );
+        std::process::exit(128 + signal);
+    }
     let minutes = start.elapsed().as_secs_f64() / 60.0;
-    let final_train = log.train.last().map(|p| p.1);
     eprintln!(
         "done: {} steps in {minutes:.1} min; last training loss {}, validation loss {}; saved to {}",
-        trainer.step,
-        final_train.map_or("-".into(), |l| format!("{l:.3}")),
-        last_val.map_or("-".into(), |l| format!("{l:.3}")),
+        run.trainer.step,
+        progress
+            .last_train
+            .map_or("-".into(), |l| format!("{l:.3}")),
+        progress.last_val.map_or("-".into(), |l| format!("{l:.3}")),
         out.display()
     );
     if args.sample_tokens > 0 {
@@ -377,9 +348,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             top_k: 40,
             top_p: 1.0,
         };
-        let mut rng = Rng::new(trainer.config.seed);
+        let mut rng = Rng::new(run.trainer.config.seed);
         let ids = generate_uncached(
-            &mut trainer.model,
+            &mut run.trainer.model,
             &prompt,
             args.sample_tokens,
             &sampling,
@@ -396,58 +367,50 @@ pub fn run(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn save(trainer: &mut Trainer, out: &Path, log: &Log) -> Result<()> {
-    trainer.save(out)?;
-    gpt2::plot::loss_curve(&log.train, &log.val, &out.join("loss.svg"))
-        .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", out.join("loss.svg").display()))
+/// The progress bar, and with --json every log line on stdout.
+struct Progress<'a> {
+    bar: &'a indicatif::ProgressBar,
+    json: bool,
+    last_train: Option<f32>,
+    last_val: Option<f32>,
+    /// For the tests: raise this signal after this step, as `kill` would.
+    raise_at: Option<(usize, i32)>,
 }
 
-/// The JSON-lines log of a run, and the curves read back from it.
-struct Log {
-    file: std::fs::File,
-    train: Vec<(usize, f32)>,
-    val: Vec<(usize, f32)>,
-}
-
-impl Log {
-    /// Opens `path`, keeping the lines of steps before `step` (a resumed run rewrites the rest).
-    fn open(path: &Path, step: usize) -> Result<Log> {
-        let mut kept = String::new();
-        let (mut train, mut val) = (Vec::new(), Vec::new());
-        if step > 0
-            && let Ok(f) = std::fs::File::open(path)
-        {
-            for line in std::io::BufReader::new(f).lines() {
-                let line = line?;
-                let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
-                    continue;
-                };
-                let Some(s) = v["step"].as_u64().map(|s| s as usize) else {
-                    continue;
-                };
-                if s >= step {
-                    continue;
-                }
-                if let Some(l) = v["loss"].as_f64() {
-                    train.push((s, l as f32));
-                }
-                if let Some(l) = v["val_loss"].as_f64() {
-                    val.push((s, l as f32));
-                }
-                kept.push_str(&line);
-                kept.push('\n');
-            }
-        }
-        std::fs::write(path, kept).with_context(|| format!("cannot write {}", path.display()))?;
-        let file = std::fs::OpenOptions::new().append(true).open(path)?;
-        Ok(Log { file, train, val })
-    }
-
-    fn write(&mut self, line: &serde_json::Value, stdout: bool) -> Result<()> {
-        writeln!(self.file, "{line}")?;
-        if stdout {
+impl Observer for Progress<'_> {
+    fn line(&mut self, line: &serde_json::Value) {
+        if self.json {
             println!("{line}");
         }
-        Ok(())
     }
+
+    fn step(&mut self, s: &StepStats, tokens_per_s: f64) {
+        self.last_train = Some(s.loss);
+        self.bar.set_position(s.step as u64 + 1);
+        self.bar
+            .set_message(format!("loss {:.3}, {tokens_per_s:.0} tokens/s", s.loss));
+        if let Some((step, signal)) = self.raise_at
+            && step == s.step
+        {
+            let _ = signal_hook::low_level::raise(signal);
+        }
+    }
+
+    fn validated(&mut self, step: usize, train: f32, val: f32) {
+        self.last_val = Some(val);
+        let report = format!("step {step:>5}: train loss {train:.3}, validation loss {val:.3}");
+        if self.bar.is_hidden() {
+            eprintln!("{report}");
+        } else {
+            self.bar.println(report);
+        }
+    }
+}
+
+/// `GPT2_TEST_RAISE=STEP:SIGNAL` (SIGNAL a number) makes the run signal itself after STEP, so
+/// that the tests stop a run at a known step exactly as `kill` would.
+fn test_signal() -> Option<(usize, i32)> {
+    let spec = std::env::var("GPT2_TEST_RAISE").ok()?;
+    let (step, signal) = spec.split_once(':')?;
+    Some((step.parse().ok()?, signal.parse().ok()?))
 }

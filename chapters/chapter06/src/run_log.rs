@@ -38,7 +38,11 @@ impl RunLog {
                     log.val
                         .push((s, val as f32, number("elapsed_s").unwrap_or(f64::NAN)))
                 }
-                _ => log.sample = v["sample"].as_str().map(str::to_string),
+                _ => {
+                    if let Some(sample) = v["sample"].as_str() {
+                        log.sample = Some(sample.to_string());
+                    }
+                }
             }
         }
         Ok(log)

@@ -1,0 +1,417 @@
+//! What a training run survives: signals, a second trainer on its folder, a new run into it,
+//! changed data, damaged checkpoint files, random input. Each ends in a whole checkpoint or a
+//! one-line error, never a panic or a mixed run.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use gpt2::checkpoint::read_safetensors;
+use gpt2::rng::Rng;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gpt2");
+
+fn gpt2_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the gpt2 binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// One line on stderr starting with `error:`, a non-zero exit, no panic.
+fn assert_clean_error(o: &Output, mentions: &str) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "expected a failure");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.starts_with("error:"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains(mentions), "expected `{mentions}` in: {err}");
+}
+
+/// A small text of its own for each test, so that tests can change it.
+fn text(dir: &Path, chars: usize) -> PathBuf {
+    let all = std::fs::read_to_string(gpt2::data::default_text_path()).unwrap();
+    let path = dir.join("text.txt");
+    std::fs::write(&path, &all[..chars]).unwrap();
+    path
+}
+
+/// A tiny run's flags: nano model, small batches, on `data`, into `out`.
+fn tiny_run<'a>(data: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "--preset",
+        "nano",
+        "--batch",
+        "2",
+        "--seq",
+        "16",
+        "--steps",
+        steps,
+        "--eval-every",
+        "2",
+        "--sample-tokens",
+        "0",
+        "--data",
+        data,
+        "--out",
+        out,
+    ]
+}
+
+/// The tensors of a run's current checkpoint: the model's and the optimizer's.
+fn weights(run: &Path) -> Vec<(String, Vec<f32>)> {
+    let folder = gpt2::checkpoint::resolve(run);
+    let mut all = Vec::new();
+    for file in ["model.safetensors", "optimizer.safetensors"] {
+        for (name, t) in read_safetensors(&folder.join(file)).unwrap() {
+            all.push((format!("{file}:{name}"), t.iter().copied().collect()));
+        }
+    }
+    all
+}
+
+fn current(run: &Path) -> String {
+    std::fs::read_to_string(run.join("latest")).unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_signal_saves_the_step_and_a_resume_ends_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = text(d, 20_000);
+    let data = data.to_str().unwrap();
+    let whole = gpt2_in(d, &tiny_run(data, "whole", "6"), &[]);
+    assert!(whole.status.success(), "{}", stderr(&whole));
+
+    // SIGINT (2), SIGTERM (15), SIGHUP (1), each raised after step 2 (the third).
+    for (signal, code, name) in [
+        ("2", 130, "SIGINT"),
+        ("15", 143, "SIGTERM"),
+        ("1", 129, "SIGHUP"),
+    ] {
+        let out = format!("cut{signal}");
+        let raise = format!("2:{signal}");
+        let o = gpt2_in(
+            d,
+            &tiny_run(data, &out, "6"),
+            &[("GPT2_TEST_RAISE", &raise)],
+        );
+        assert_eq!(o.status.code(), Some(code), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("stopped by {name}")) && err.contains("saved step 3"),
+            "{err}"
+        );
+        assert_eq!(current(&d.join(&out)).trim(), "step-000003");
+        let o = gpt2_in(d, &["train", "--resume", &out, "--sample-tokens", "0"], &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(weights(&d.join(&out)), weights(&d.join("whole")), "{name}");
+        // The log went on from step 3: every step once after the resume marker.
+        let log = std::fs::read_to_string(d.join(&out).join("log.jsonl")).unwrap();
+        assert!(log.contains("{\"resumed_at\":3}"), "{log}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_second_trainer_on_a_folder_in_use_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = text(d, 20_000);
+    let data = data.to_str().unwrap();
+    let mut args = tiny_run(data, "run", "100000");
+    args.extend(["--json", "--checkpoint-every", "0"]);
+    let mut first = Command::new(BIN)
+        .args(&args)
+        .current_dir(d)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Its first step's line: it holds the folder.
+    let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
+    lines.next().unwrap().unwrap();
+    // Keep reading, so that its output never meets a closed pipe.
+    let reader = std::thread::spawn(move || lines.count());
+    let pid = first.id().to_string();
+    let before: Vec<String> = listing(&d.join("run"));
+    for second in [
+        tiny_run(data, "run", "3"),
+        vec!["train", "--resume", "run"],
+        {
+            let mut a = tiny_run(data, "run", "3");
+            a.push("--overwrite");
+            a
+        },
+    ] {
+        let o = gpt2_in(d, &second, &[]);
+        assert_clean_error(&o, &format!("run is in use by process {pid}"));
+    }
+    assert_eq!(
+        listing(&d.join("run")),
+        before,
+        "the second trainers touched the folder"
+    );
+    // The first stops on SIGTERM with a whole checkpoint, which resumes.
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = first.wait().unwrap();
+    reader.join().unwrap();
+    assert_eq!(status.code(), Some(143));
+    let o = gpt2_in(d, &["train", "--resume", "run", "--steps", "1"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// The names in a folder and under it (no `.lock` contents, no sizes).
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        names.push(path.display().to_string());
+        if path.is_dir() {
+            names.extend(listing(&path));
+        }
+    }
+    names.sort();
+    names
+}
+
+#[test]
+fn a_new_run_into_a_run_folder_is_refused_and_overwrite_replaces_it_only_when_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = text(d, 20_000);
+    let data = data.to_str().unwrap();
+    assert!(
+        gpt2_in(d, &tiny_run(data, "run", "2"), &[])
+            .status
+            .success()
+    );
+    let (before, log) = (weights(&d.join("run")), read(&d.join("run/log.jsonl")));
+
+    let o = gpt2_in(d, &tiny_run(data, "run", "2"), &[]);
+    assert_clean_error(&o, "run already holds a run");
+    assert!(stderr(&o).contains("--resume run") && stderr(&o).contains("--overwrite"));
+    assert_eq!(weights(&d.join("run")), before);
+    assert_eq!(read(&d.join("run/log.jsonl")), log);
+
+    // A replacement that fails before its first checkpoint leaves the old run as it was.
+    let mut diverging = tiny_run(data, "run", "2");
+    diverging.extend([
+        "--overwrite",
+        "--lr",
+        "1e30",
+        "--grad-clip",
+        "0",
+        "--seed",
+        "5",
+    ]);
+    let o = gpt2_in(d, &diverging, &[]);
+    assert!(!o.status.success());
+    assert_eq!(weights(&d.join("run")), before);
+    assert_eq!(read(&d.join("run/log.jsonl")), log);
+
+    // One that saves replaces it: other weights, and a log of its own steps only.
+    let mut again = tiny_run(data, "run", "2");
+    again.extend(["--overwrite", "--seed", "9"]);
+    let o = gpt2_in(d, &again, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ne!(weights(&d.join("run")), before);
+    let log = read(&d.join("run/log.jsonl"));
+    assert_eq!(
+        log.lines().filter(|l| l.contains("\"loss\"")).count(),
+        2,
+        "{log}"
+    );
+    let kept = std::fs::read_dir(d.join("run/checkpoints"))
+        .unwrap()
+        .count();
+    assert_eq!(kept, 1, "the old run's checkpoint is gone");
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn checkpoints_keep_the_newest_n() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = text(d, 20_000);
+    let mut args = tiny_run(data.to_str().unwrap(), "run", "5");
+    args.extend(["--checkpoint-every", "1", "--keep", "2"]);
+    assert!(gpt2_in(d, &args, &[]).status.success());
+    let mut names: Vec<String> = std::fs::read_dir(d.join("run/checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["step-000004", "step-000005"]);
+    assert_eq!(current(&d.join("run")).trim(), "step-000005");
+}
+
+#[test]
+fn resume_on_changed_shortened_and_moved_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = text(d, 20_000);
+    let data_s = data.to_str().unwrap();
+    // Given relative, kept absolute: a resume from another folder finds it.
+    assert!(
+        gpt2_in(d, &tiny_run("text.txt", "run", "2"), &[])
+            .status
+            .success()
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run = d.join("run");
+    let run_s = run.to_str().unwrap();
+    let o = gpt2_in(
+        elsewhere.path(),
+        &["train", "--resume", run_s, "--steps", "3"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Changed: refused, naming the way on; then continued deliberately with --data.
+    let all = std::fs::read_to_string(gpt2::data::default_text_path()).unwrap();
+    std::fs::write(&data, &all[20_000..40_000]).unwrap();
+    let o = gpt2_in(d, &["train", "--resume", "run", "--steps", "4"], &[]);
+    assert_clean_error(&o, "has changed since");
+    assert!(stderr(&o).contains("--data"), "{}", stderr(&o));
+    let o = gpt2_in(
+        d,
+        &["train", "--resume", "run", "--steps", "4", "--data", data_s],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(read(&run.join("log.jsonl")).contains("\"loader\":\"restarted\""));
+
+    // Shortened to less than a batch: a clear error, no panic, at any length.
+    for chars in [0, 1, 30, 200] {
+        std::fs::write(&data, &all[..chars]).unwrap();
+        let o = gpt2_in(
+            d,
+            &["train", "--resume", "run", "--steps", "5", "--data", data_s],
+            &[],
+        );
+        if !o.status.success() {
+            assert_clean_error(&o, "");
+            let err = stderr(&o);
+            assert!(
+                err.contains("text.txt") || err.contains("training split"),
+                "{err}"
+            );
+        }
+    }
+    // Moved away: the error names the file.
+    std::fs::remove_file(&data).unwrap();
+    let o = gpt2_in(d, &["train", "--resume", "run", "--steps", "6"], &[]);
+    assert_clean_error(&o, "text.txt");
+}
+
+#[test]
+fn a_damaged_checkpoint_file_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = text(d, 20_000);
+    assert!(
+        gpt2_in(d, &tiny_run(data.to_str().unwrap(), "run", "2"), &[])
+            .status
+            .success()
+    );
+    let folder = gpt2::checkpoint::resolve(&d.join("run"));
+    let mut rng = Rng::new(3);
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "optimizer.safetensors",
+        "trainer.json",
+    ] {
+        let path = folder.join(file);
+        let original = std::fs::read(&path).unwrap();
+        // Bytes in the header and anywhere in the file, each changed to another value.
+        for case in 0..6 {
+            let at = if case < 2 {
+                rng.below(original.len().min(64) as u64) as usize
+            } else {
+                rng.below(original.len() as u64) as usize
+            };
+            let mut bytes = original.clone();
+            bytes[at] = bytes[at].wrapping_add(1 + rng.below(255) as u8);
+            std::fs::write(&path, &bytes).unwrap();
+            let o = gpt2_in(d, &["train", "--resume", "run", "--steps", "3"], &[]);
+            assert_clean_error(&o, file);
+        }
+        std::fs::write(&path, &original).unwrap();
+    }
+    // Restored, the checkpoint resumes.
+    let o = gpt2_in(d, &["train", "--resume", "run", "--steps", "3"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+const TINY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny");
+
+/// A success, or one clean error line: never a panic.
+fn assert_no_panic(o: &Output, what: &str) {
+    let err = stderr(o);
+    assert!(!err.contains("panicked"), "{what}: {err}");
+    if !o.status.success() {
+        assert!(err.starts_with("error:"), "{what}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{what}: {err}");
+    }
+}
+
+#[test]
+fn random_bytes_ids_and_lengths_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut rng = Rng::new(11);
+    let file = d.join("random.bin");
+    let f = file.to_str().unwrap();
+    for case in 0..10 {
+        let n = [0, 1, 2, 17, 300, 5000][case % 6] + rng.below(50) as usize;
+        let bytes: Vec<u8> = (0..n).map(|_| rng.below(256) as u8).collect();
+        std::fs::write(&file, &bytes).unwrap();
+        let o = gpt2_in(d, &["tokenize", "--file", f, "--json"], &[]);
+        assert_no_panic(&o, "tokenize");
+        let seq = (1 + rng.below(40)).to_string();
+        let batch = (1 + rng.below(5)).to_string();
+        let o = gpt2_in(
+            d,
+            &[
+                "eval", "--model", TINY, "--data", f, "--seq", &seq, "--batch", &batch,
+            ],
+            &[],
+        );
+        assert_no_panic(&o, "eval");
+        // A prompt of random characters (ids anywhere in GPT-2's vocabulary, most outside the
+        // tiny model's 512), and a random number of new tokens.
+        let prompt: String = (0..rng.below(30))
+            .map(|_| char::from_u32(1 + rng.below(0x3000) as u32).unwrap_or('x'))
+            .collect();
+        let new = rng.below(40).to_string();
+        let o = gpt2_in(
+            d,
+            &[
+                "generate",
+                "--model",
+                TINY,
+                "--prompt",
+                &prompt,
+                "--max-new-tokens",
+                &new,
+                "--temperature",
+                "0",
+            ],
+            &[],
+        );
+        assert_no_panic(&o, "generate");
+    }
+}
