@@ -10,6 +10,32 @@ use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 /// costs more than it saves.
 const PARALLEL_THRESHOLD: usize = 1 << 20;
 
+/// The precision of the matrix multiplies: `Bf16` rounds both operands of every large product
+/// to bfloat16 and sums in f32 (PyTorch's autocast); everything else stays f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    Bf16,
+}
+
+static PRECISION: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Sets the precision of every matrix multiply of the process, and says whether it can be had:
+/// `Bf16` needs AVX512-BF16 (elsewhere the multiplies stay f32 and this returns false).
+pub fn set_precision(p: Precision) -> bool {
+    let ok = p == Precision::F32 || crate::matmul_bf16::available();
+    let p = if ok { p } else { Precision::F32 };
+    PRECISION.store(p as u8, std::sync::atomic::Ordering::Relaxed);
+    ok
+}
+
+pub fn precision() -> Precision {
+    match PRECISION.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => Precision::F32,
+        _ => Precision::Bf16,
+    }
+}
+
 // ANCHOR: matmul
 /// c = a·b, or c += a·b when `accumulate` is true.
 /// a: [m, k], b: [k, n], c: [m, n], each with any strides.
@@ -29,6 +55,12 @@ pub fn matmul(a: ArrayView2<f32>, b: ArrayView2<f32>, mut c: ArrayViewMut2<f32>,
     }
     // One row (generating a token): a matrix-vector product, bound by memory, not arithmetic.
     if m == 1 && matvec(a.row(0), b, c.row_mut(0), accumulate) {
+        return;
+    }
+    // Mixed precision: every product in bfloat16, where the CPU multiplies it natively.
+    if precision() == Precision::Bf16
+        && crate::matmul_bf16::matmul_bf16(a, b, c.view_mut(), accumulate)
+    {
         return;
     }
     // Inside a rayon task (attention runs one per sequence) the threads are busy already.

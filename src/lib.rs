@@ -21,6 +21,7 @@ pub mod gradcheck;
 pub mod hash;
 pub mod kernels;
 pub mod layers;
+pub mod matmul_bf16;
 pub mod model;
 pub mod numfmt;
 pub mod optim;

@@ -621,3 +621,88 @@ impl Run {
     }
     // ANCHOR_END: loop
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::GPTConfig;
+    use crate::layers::Params;
+    use crate::train::TrainConfig;
+
+    /// A nano model's run on a small text written into `dir`.
+    fn trainer(dir: &Path, steps: usize) -> Trainer {
+        let all = std::fs::read_to_string(crate::data::default_text_path()).unwrap();
+        let data = dir.join("text.txt");
+        std::fs::write(&data, &all[..20_000]).unwrap();
+        let config = TrainConfig {
+            batch: 2,
+            seq: 16,
+            steps,
+            eval_every: 2,
+            data: data.display().to_string(),
+            ..TrainConfig::default()
+        };
+        let tok = crate::Tokenizer::gpt2().unwrap();
+        let ids = crate::data::load_tokens(&data, &tok).unwrap();
+        let (train, val) = crate::data::split(&ids, config.val_fraction);
+        let model = crate::GPT::new(GPTConfig::preset("nano").unwrap(), 1);
+        let mut t = Trainer::new(model, train.to_vec(), val.to_vec(), config).unwrap();
+        t.data = Some(DataFingerprint::of(&ids));
+        t
+    }
+
+    fn weights(model: &mut crate::GPT) -> Vec<f32> {
+        let mut all = Vec::new();
+        model.visit("", &mut |_, _, value, _| all.extend_from_slice(value));
+        all
+    }
+
+    /// Sets the stop flag after a given step, as a signal would.
+    struct StopAfter(usize, Arc<AtomicUsize>);
+    impl Observer for StopAfter {
+        fn step(&mut self, s: &StepStats, _: f64) {
+            if s.step == self.0 {
+                self.1.store(15, Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[test]
+    fn a_stopped_run_saves_and_resumes_to_the_uninterrupted_weights() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut whole =
+            Run::create(&dir.path().join("whole"), trainer(dir.path(), 5), false).unwrap();
+        assert_eq!(whole.train(&mut Quiet).unwrap(), Outcome::Finished);
+
+        let out = dir.path().join("cut");
+        let mut cut = Run::create(&out, trainer(dir.path(), 5), false).unwrap();
+        let mut stop = StopAfter(1, cut.stop.clone());
+        assert_eq!(cut.train(&mut stop).unwrap(), Outcome::Stopped(15));
+        assert_eq!(cut.trainer.step, 2);
+        drop(cut); // releases the folder's lock
+        let mut resumed = Run::resume(&out, None).unwrap();
+        assert_eq!(resumed.trainer.step, 2);
+        assert_eq!(resumed.train(&mut Quiet).unwrap(), Outcome::Finished);
+        assert_eq!(
+            weights(&mut resumed.trainer.model),
+            weights(&mut whole.trainer.model)
+        );
+    }
+
+    #[test]
+    fn a_locked_folder_is_refused_while_its_run_lives() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        let first = Run::create(&out, trainer(dir.path(), 1), false).unwrap();
+        let Err(err) = Run::create(&out, trainer(dir.path(), 1), true) else {
+            panic!("a second run took a locked folder");
+        };
+        let pid = std::process::id().to_string();
+        assert!(
+            matches!(&err, RunError::InUse { pid: p, .. } if *p == pid),
+            "{err}"
+        );
+        drop(first);
+        Run::create(&out, trainer(dir.path(), 1), true).unwrap();
+    }
+}

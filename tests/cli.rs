@@ -725,3 +725,35 @@ fn gpt2_with_cache(cache: &std::path::Path, args: &[&str]) -> Output {
         .output()
         .expect("the gpt2 binary runs")
 }
+
+#[test]
+fn precision_bf16_is_used_or_refused_with_a_reason() {
+    let o = gpt2(&[
+        "bench",
+        "--preset",
+        "nano",
+        "--batch",
+        "2",
+        "--seq",
+        "16",
+        "--steps",
+        "1",
+        "--generate",
+        "0",
+        "--precision",
+        "bf16",
+        "--json",
+    ]);
+    if gpt2::matmul_bf16::available() {
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(v["precision"], "bf16");
+        assert!(v["train"]["seconds_per_step"].as_f64().unwrap() > 0.0);
+    } else {
+        assert_clean_error(&o, "AVX512-BF16");
+    }
+    // A value clap does not know: its usage message, which lists the possible values.
+    let bad = gpt2(&["train", "--precision", "f16"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("'f16'") && stderr(&bad).contains("f32, bf16"));
+}

@@ -35,6 +35,10 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 64)]
     generate: usize,
 
+    /// The matrix multiplies' precision: f32, or bf16 with f32 sums (needs AVX512-BF16)
+    #[arg(long, value_enum, default_value = "f32")]
+    precision: super::PrecisionArg,
+
     /// Print one JSON object on stdout
     #[arg(long)]
     json: bool,
@@ -49,9 +53,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
             config.block_size
         );
     }
+    super::set_precision(args.precision)?;
     let threads = rayon::current_num_threads();
-    let mut report =
-        json!({"preset": args.preset, "batch": args.batch, "seq": t, "threads": threads});
+    let precision = format!("{:?}", args.precision).to_lowercase();
+    let mut report = json!({"preset": args.preset, "batch": args.batch, "seq": t, "threads": threads, "precision": precision});
     let mut err = std::io::stderr().lock();
     if args.steps > 0 {
         writeln!(
@@ -99,9 +104,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
         writeln!(out, "{report}")?;
         return Ok(());
     }
+    let mixed = if args.precision == super::PrecisionArg::Bf16 {
+        ", matrix multiplies in bf16"
+    } else {
+        ""
+    };
     writeln!(
         out,
-        "{} ({} parameters), {threads} threads",
+        "{} ({} parameters), {threads} threads{mixed}",
         args.preset,
         gpt2::numfmt::group_digits(config.param_count().total() as u64)
     )?;

@@ -41,12 +41,17 @@ pub struct EvalArgs {
     #[arg(long, value_name = "gpt2|FILE", default_value = "gpt2")]
     tokenizer: String,
 
+    /// The matrix multiplies' precision: f32, or bf16 with f32 sums (needs AVX512-BF16)
+    #[arg(long, value_enum, default_value = "f32")]
+    precision: super::PrecisionArg,
+
     /// Print {"loss": .., "perplexity": .., "tokens": ..} on stdout
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
+    super::set_precision(args.precision)?;
     let mut model = GPT::load(&args.model)?;
     let block = model.config.block_size;
     let t = args.seq.unwrap_or(block);

@@ -53,6 +53,29 @@ pub fn parse_ids(text: &str, what: &str) -> anyhow::Result<Vec<u32>> {
         .collect()
 }
 
+/// `--precision`: the matrix multiplies in f32, or in bfloat16 with f32 sums (PyTorch's
+/// autocast); LayerNorm, softmax, GELU, the loss and AdamW stay f32 either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrecisionArg {
+    F32,
+    Bf16,
+}
+
+/// Applies `--precision` to the process, or explains why it cannot be had here.
+pub fn set_precision(p: PrecisionArg) -> anyhow::Result<()> {
+    use gpt2::kernels::{Precision, set_precision};
+    let wanted = match p {
+        PrecisionArg::F32 => Precision::F32,
+        PrecisionArg::Bf16 => Precision::Bf16,
+    };
+    if !set_precision(wanted) {
+        anyhow::bail!(
+            "--precision bf16 needs a CPU with AVX512-BF16 (Intel Sapphire Rapids, AMD Zen 4 or later); use --precision f32"
+        );
+    }
+    Ok(())
+}
+
 /// A progress bar on stderr, drawn only when stderr is a terminal.
 pub fn progress_bar(what: &str, total: u64, unit: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(total);

@@ -107,6 +107,11 @@ pub struct TrainArgs {
     #[arg(long, allow_negative_numbers = true, value_name = "P")]
     dropout: Option<f32>,
 
+    /// The matrix multiplies' precision: f32, or bf16 with f32 sums, master weights and optimizer
+    /// (mixed precision; needs AVX512-BF16). Checkpoints stay f32
+    #[arg(long, value_enum, default_value = "f32")]
+    precision: super::PrecisionArg,
+
     /// random (windows at random offsets) or sequential [default: random]
     #[arg(long, value_name = "random|sequential")]
     loader: Option<String>,
@@ -244,6 +249,7 @@ fn new_model(args: &TrainArgs, vocab: usize) -> Result<GPT> {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    super::set_precision(args.precision)?;
     let mut run = match &args.resume {
         Some(dir) => {
             let given = args.settings_given();

@@ -1,0 +1,435 @@
+//! The matrix multiply in bfloat16, for mixed-precision training: operands rounded to bf16
+//! (nearest, ties to even), products summed in f32, an f32 result.
+//!
+//! AVX512-BF16's `vdpbf16ps` takes, in each 32-bit lane, a pair of bf16 numbers from each
+//! operand and adds both products to an f32 accumulator: 32 multiply-adds per instruction,
+//! twice an f32 FMA's 16. To feed it, both operands are packed so that the two numbers a lane
+//! needs sit side by side: for B, the entries of rows 2q and 2q + 1 of each column; for A, the
+//! entries of columns 2q and 2q + 1 of each row, broadcast to every lane.
+//!
+//! ```text
+//! packed B, panel of NR = 32 columns:   q = 0: [b00 b10 | b01 b11 | … | b0,31 b1,31]
+//!                                       q = 1: [b20 b30 | b21 b31 | …]
+//! packed A, panel of MR = 8 rows:       q = 0: [a00 a01 | a10 a11 | … | a70 a71]
+//! ```
+//!
+//! Each task multiplies one panel of B (it stays in the L2 cache) by every panel of A, in
+//! register tiles of 8 rows × 32 columns: 16 accumulators, 2 loads of B and 8 broadcasts of A
+//! per 16 `vdpbf16ps`.
+
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2};
+use rayon::prelude::*;
+
+/// Rows of A and columns of B in one register tile.
+const MR: usize = 8;
+const NR: usize = 32;
+
+/// Does this CPU have the instruction? (Checked once; the answer does not change.)
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *HAS.get_or_init(|| {
+            std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512bf16")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// An f32 rounded to the nearest bf16, ties to even (a NaN stays a NaN): the top 16 bits after
+/// adding half of the dropped part's range, less one unless the kept part is odd.
+#[inline]
+fn to_bf16(x: f32) -> u32 {
+    let bits = x.to_bits();
+    let rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16;
+    if x.is_nan() {
+        (bits >> 16) | 0x40
+    } else {
+        rounded
+    }
+}
+
+/// Two f32 rounded to bf16 and paired in one 32-bit word: `lo` in the low half.
+#[inline]
+fn pair(lo: f32, hi: f32) -> u32 {
+    to_bf16(lo) | to_bf16(hi) << 16
+}
+
+/// B [K, N] packed in panels of NR columns: panel p, pair q, column j at
+/// `(p · K2 + q) · NR + j`, K2 = ⌈K / 2⌉. Columns and rows past the edge are 0.
+pub struct PackedB {
+    k: usize,
+    n: usize,
+    data: Vec<u32>,
+}
+
+impl PackedB {
+    pub fn new(b: ArrayView2<f32>) -> PackedB {
+        PackedB::new_in(b, Vec::new())
+    }
+
+    /// `new`, in `buffer`'s memory (reused from product to product: no new pages to fault in).
+    pub fn new_in(b: ArrayView2<f32>, mut data: Vec<u32>) -> PackedB {
+        let (k, n) = b.dim();
+        let (k2, panels) = (k.div_ceil(2), n.div_ceil(NR));
+        data.clear();
+        data.resize(panels * k2 * NR, 0);
+        if b.strides()[0] == 1 {
+            // Column-major (a transposed weight): each column's pairs are side by side, and a
+            // panel's 32 columns are read one after the other.
+            data.par_chunks_mut(k2 * NR)
+                .enumerate()
+                .for_each(|(p, panel)| {
+                    for (jj, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {
+                        let col = b.column(j);
+                        let col = col.as_slice().expect("a contiguous column");
+                        for (q, two) in col.chunks(2).enumerate() {
+                            panel[q * NR + jj] = pair(two[0], *two.get(1).unwrap_or(&0.0));
+                        }
+                    }
+                });
+        } else {
+            // Row-major: rows 2q and 2q + 1 are read whole, once, and dealt out to every panel;
+            // the tasks take disjoint ranges of q.
+            let out = SendPtr(data.as_mut_ptr() as *mut f32);
+            let zeros = vec![0f32; n];
+            (0..k2).into_par_iter().with_min_len(16).for_each(|q| {
+                let (r0, r1) = (b.row(2 * q), (2 * q + 1 < k).then(|| b.row(2 * q + 1)));
+                let r0 = r0.to_slice_or_copy();
+                let r1 = r1.map_or(std::borrow::Cow::Borrowed(&zeros[..]), |r| {
+                    r.to_slice_or_copy()
+                });
+                for p in 0..panels {
+                    let cols = p * NR..((p + 1) * NR).min(n);
+                    // SAFETY: pair q of panel p is written by this task only, inside `data`.
+                    let dst = unsafe {
+                        let start = (out.get() as *mut u32).add((p * k2 + q) * NR);
+                        std::slice::from_raw_parts_mut(start, cols.len())
+                    };
+                    for (d, (x, y)) in dst.iter_mut().zip(r0[cols.clone()].iter().zip(&r1[cols])) {
+                        *d = pair(*x, *y);
+                    }
+                }
+            });
+        }
+        PackedB { k, n, data }
+    }
+
+    /// The memory, for the next product.
+    pub fn into_buffer(self) -> Vec<u32> {
+        self.data
+    }
+
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    pub fn n(&self) -> usize {
+        self.n
+    }
+}
+
+/// A [M, K] packed in panels of MR rows: panel r, pair q, row i at `(r · K2 + q) · MR + i`.
+fn pack_a(a: ArrayView2<f32>, mut data: Vec<u32>) -> Vec<u32> {
+    let (m, k) = a.dim();
+    let (k2, panels) = (k.div_ceil(2), m.div_ceil(MR));
+    data.clear();
+    data.resize(panels * k2 * MR, 0);
+    data.par_chunks_mut(k2 * MR)
+        .enumerate()
+        .for_each(|(r, panel)| {
+            let rows = MR.min(m - r * MR);
+            if a.strides()[0] == 1 && rows == MR {
+                // Column-major (a transposed activation): a column's MR rows are side by side.
+                for q in 0..k2 {
+                    let c0 = a.column(2 * q);
+                    let c1 = (2 * q + 1 < k).then(|| a.column(2 * q + 1));
+                    for i in 0..MR {
+                        let row = r * MR + i;
+                        panel[q * MR + i] = pair(c0[row], c1.as_ref().map_or(0.0, |c| c[row]));
+                    }
+                }
+                return;
+            }
+            for i in 0..rows {
+                let row = a.row(r * MR + i);
+                for q in 0..k2 {
+                    let hi = if 2 * q + 1 < k { row[2 * q + 1] } else { 0.0 };
+                    panel[q * MR + i] = pair(row[2 * q], hi);
+                }
+            }
+        });
+    data
+}
+
+/// c = a·b, or c += a·b, with a and b rounded to bf16 and the products summed in f32.
+/// a: [M, K], b: [K, N], c: [M, N]. Returns false, doing nothing, where the CPU lacks
+/// AVX512-BF16 (the caller then multiplies in f32).
+pub fn matmul_bf16(
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    c: ArrayViewMut2<f32>,
+    accumulate: bool,
+) -> bool {
+    if !available() {
+        return false;
+    }
+    let (a_buf, b_buf) = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    let packed = PackedB::new_in(b, b_buf);
+    let a_buf = multiply(a, &packed, c, accumulate, a_buf);
+    let b_buf = packed.into_buffer();
+    BUFFERS.with(|b| *b.borrow_mut() = (a_buf, b_buf));
+    true
+}
+
+thread_local! {
+    /// The packed operands' memory of this thread's last product. (Taken out during a product,
+    /// so that a product started on this thread meanwhile, by rayon, gets fresh memory.)
+    static BUFFERS: std::cell::RefCell<(Vec<u32>, Vec<u32>)> = Default::default();
+}
+
+/// `matmul_bf16` with B packed already (a weight packed once per step).
+pub fn matmul_bf16_packed(
+    a: ArrayView2<f32>,
+    b: &PackedB,
+    c: ArrayViewMut2<f32>,
+    accumulate: bool,
+) -> bool {
+    if !available() {
+        return false;
+    }
+    multiply(a, b, c, accumulate, Vec::new());
+    true
+}
+
+/// The product, packing A into `a_buf`, which it returns for reuse.
+fn multiply(
+    a: ArrayView2<f32>,
+    b: &PackedB,
+    mut c: ArrayViewMut2<f32>,
+    accumulate: bool,
+    a_buf: Vec<u32>,
+) -> Vec<u32> {
+    let (m, k) = a.dim();
+    assert_eq!(
+        k, b.k,
+        "matmul_bf16: a is [{m}, {k}] but b is [{}, {}]",
+        b.k, b.n
+    );
+    assert_eq!(c.dim(), (m, b.n), "matmul_bf16: c must be [{m}, {}]", b.n);
+    if m == 0 || b.n == 0 {
+        return a_buf;
+    }
+    let pa = pack_a(a, a_buf);
+    let k2 = k.div_ceil(2);
+    let n = b.n;
+    let (c_rs, c_cs) = (c.strides()[0], c.strides()[1]);
+    let c_ptr = SendPtr(c.as_mut_ptr());
+    let panels = n.div_ceil(NR);
+    (0..panels).into_par_iter().for_each(|p| {
+        let pb = &b.data[p * k2 * NR..(p + 1) * k2 * NR];
+        let cols = NR.min(n - p * NR);
+        let mut tile = [0f32; MR * NR];
+        for r in 0..m.div_ceil(MR) {
+            let rows = MR.min(m - r * MR);
+            let pa = &pa[r * k2 * MR..(r + 1) * k2 * MR];
+            // SAFETY: the CPU has AVX512-BF16 (checked above); pa and pb hold k2 pairs of MR
+            // and NR words.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                kernel(pa, pb, k2, &mut tile)
+            };
+            for i in 0..rows {
+                for j in 0..cols {
+                    let (row, col) = (r * MR + i, p * NR + j);
+                    let offset = row as isize * c_rs + col as isize * c_cs;
+                    // SAFETY: (row, col) is inside c, and each task writes only its own
+                    // columns p·NR.. of c.
+                    unsafe {
+                        let dst = c_ptr.get().offset(offset);
+                        let v = tile[i * NR + j];
+                        *dst = if accumulate { *dst + v } else { v };
+                    }
+                }
+            }
+        }
+    });
+    pa
+}
+
+/// A row as a slice: borrowed when contiguous, else copied.
+trait SliceOrCopy<'a> {
+    fn to_slice_or_copy(self) -> std::borrow::Cow<'a, [f32]>;
+}
+
+impl<'a> SliceOrCopy<'a> for ArrayView1<'a, f32> {
+    fn to_slice_or_copy(self) -> std::borrow::Cow<'a, [f32]> {
+        match self.to_slice() {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => std::borrow::Cow::Owned(self.to_vec()),
+        }
+    }
+}
+
+/// A raw pointer that rayon's tasks may share: each writes a disjoint set of columns.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+impl SendPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// One register tile: tile[i · NR + j] = Σ_q pa[q][i] · pb[q][j], both pairs of bf16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+unsafe fn kernel(pa: &[u32], pb: &[u32], k2: usize, tile: &mut [f32; MR * NR]) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    for q in 0..k2 {
+        // SAFETY: pb holds k2 · NR words and pa k2 · MR.
+        let (b0, b1, a) = unsafe {
+            let b = pb.as_ptr().add(q * NR) as *const __m512i;
+            (
+                _mm512_loadu_si512(b),
+                _mm512_loadu_si512(b.add(1)),
+                pa.as_ptr().add(q * MR),
+            )
+        };
+        // SAFETY: both are 64 bytes of plain data; __m512bh reads them as 32 bf16.
+        let as_bh = |v: __m512i| unsafe { std::mem::transmute::<__m512i, __m512bh>(v) };
+        let (b0, b1) = (as_bh(b0), as_bh(b1));
+        for (i, row) in acc.iter_mut().enumerate() {
+            // SAFETY: a points at MR words.
+            let ai = as_bh(_mm512_set1_epi32(unsafe { *a.add(i) } as i32));
+            row[0] = _mm512_dpbf16_ps(row[0], ai, b0);
+            row[1] = _mm512_dpbf16_ps(row[1], ai, b1);
+        }
+    }
+    for (i, row) in acc.iter().enumerate() {
+        // SAFETY: tile has MR · NR entries.
+        unsafe {
+            _mm512_storeu_ps(tile.as_mut_ptr().add(i * NR), row[0]);
+            _mm512_storeu_ps(tile.as_mut_ptr().add(i * NR + 16), row[1]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    /// The product of the operands as rounded to bf16, in f64: what the kernel must give, up
+    /// to the order of its f32 sums.
+    fn reference(a: &Array2<f32>, b: &Array2<f32>) -> Array2<f64> {
+        let round = |x: &f32| half::bf16::from_f32(*x).to_f32() as f64;
+        a.map(round).dot(&b.map(round))
+    }
+
+    #[test]
+    fn rounds_like_the_half_crate() {
+        let mut rng = crate::rng::Rng::new(4);
+        let special = [
+            0.0f32,
+            -0.0,
+            1.0,
+            f32::MAX,
+            f32::MIN_POSITIVE,
+            1e-40,
+            f32::INFINITY,
+        ];
+        let ties = [f32::from_bits(0x3F80_8000), f32::from_bits(0x3F81_8000)];
+        let random = (0..100_000).map(|_| f32::from_bits(rng.next_u64() as u32));
+        for x in special.into_iter().chain(ties).chain(random) {
+            let want = half::bf16::from_f32(x);
+            if x.is_nan() {
+                assert!(f32::from_bits(to_bf16(x) << 16).is_nan());
+            } else {
+                assert_eq!(to_bf16(x), want.to_bits() as u32, "{x:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn multiplies_the_rounded_operands_at_any_shape_and_stride() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX512-BF16");
+            return;
+        }
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (3, 5, 7),
+            (8, 32, 32),
+            (17, 33, 65),
+            (64, 768, 100),
+        ] {
+            let a =
+                Array2::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 13) as f32 / 7.0 - 0.9);
+            let b =
+                Array2::from_shape_fn((k, n), |(i, j)| ((i * 5 + j * 11) % 17) as f32 / 9.0 - 0.8);
+            let want = reference(&a, &b);
+            let mut c = Array2::from_elem((m, n), 2.0f32);
+            assert!(matmul_bf16(a.view(), b.view(), c.view_mut(), true));
+            let scale = k as f64;
+            for (got, want) in c.iter().zip(&want) {
+                assert!(
+                    (*got as f64 - 2.0 - want).abs() < 1e-5 * scale,
+                    "{m}x{k}x{n}"
+                );
+            }
+            // Transposed views: c = (aᵀ)ᵀ·(bᵀ)ᵀ through strides.
+            let (at, bt) = (a.t().to_owned(), b.t().to_owned());
+            let mut c2 = Array2::zeros((m, n));
+            assert!(matmul_bf16(at.t(), bt.t(), c2.view_mut(), false));
+            assert!(
+                c2.iter()
+                    .zip(&want)
+                    .all(|(g, w)| (*g as f64 - w).abs() < 1e-5 * scale)
+            );
+            // Into a transposed c.
+            let mut ct = Array2::<f32>::zeros((n, m));
+            assert!(matmul_bf16(
+                a.view(),
+                b.view(),
+                ct.view_mut().reversed_axes(),
+                false
+            ));
+            assert!(
+                ct.t()
+                    .iter()
+                    .zip(&want)
+                    .all(|(g, w)| (*g as f64 - w).abs() < 1e-5 * scale)
+            );
+        }
+    }
+
+    #[test]
+    fn rounding_is_to_nearest_even_so_the_error_is_bounded() {
+        if !available() {
+            return;
+        }
+        // Against the exact f32 product: each operand is off by at most 2⁻⁹ relative.
+        let (m, k, n) = (16, 256, 48);
+        let a = Array2::from_shape_fn((m, k), |(i, j)| {
+            ((i * 31 + j * 17) % 101) as f32 / 50.0 - 1.0
+        });
+        let b = Array2::from_shape_fn((k, n), |(i, j)| {
+            ((i * 13 + j * 29) % 97) as f32 / 48.0 - 1.0
+        });
+        let exact = a.dot(&b);
+        let bound = a.mapv(f32::abs).dot(&b.mapv(f32::abs)) * (2.0 / 256.0);
+        let mut c = Array2::zeros((m, n));
+        assert!(matmul_bf16(a.view(), b.view(), c.view_mut(), false));
+        for ((got, want), bound) in c.iter().zip(&exact).zip(&bound) {
+            assert!((got - want).abs() <= *bound, "{got} vs {want}");
+        }
+    }
+}
