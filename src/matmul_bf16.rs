@@ -287,6 +287,7 @@ impl SendPtr {
     }
 }
 
+// ANCHOR: kernel
 /// One register tile: tile[i · NR + j] = Σ_q pa[q][i] · pb[q][j], both pairs of bf16.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
@@ -321,6 +322,7 @@ unsafe fn kernel(pa: &[u32], pb: &[u32], k2: usize, tile: &mut [f32; MR * NR]) {
         }
     }
 }
+// ANCHOR_END: kernel
 
 #[cfg(test)]
 mod tests {
