@@ -179,6 +179,12 @@ pub fn matmul_bf16(
     if !available() {
         return false;
     }
+    // A tall A stored by columns (dW = dyᵀ·x of the LM head) packs slowly, row pairs being far
+    // apart; its transpose packs fast as a B. So compute cᵀ = bᵀ·aᵀ instead.
+    let (m, n) = (a.nrows(), b.ncols());
+    if a.strides()[0] == 1 && a.strides()[1] != 1 && m > n {
+        return matmul_bf16(b.t(), a.t(), c.reversed_axes(), accumulate);
+    }
     let (a_buf, b_buf) = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
     let packed = PackedB::new_in(b, b_buf);
     let a_buf = multiply(a, &packed, c, accumulate, a_buf);
