@@ -46,7 +46,7 @@ pub fn available() -> bool {
 #[inline]
 fn to_bf16(x: f32) -> u32 {
     let bits = x.to_bits();
-    let rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16;
+    let rounded = bits.wrapping_add(0x7FFF + ((bits >> 16) & 1)) >> 16;
     if x.is_nan() {
         (bits >> 16) | 0x40
     } else {

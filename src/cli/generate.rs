@@ -77,6 +77,12 @@ pub struct GenerateArgs {
     #[arg(long)]
     interactive: bool,
 
+    /// The matrix multiplies' precision for the prompt's first pass: f32, or bf16 with f32 sums
+    /// (needs AVX512-BF16). Each new token after it is a one-row product, for which --bf16
+    /// decides instead
+    #[arg(long, value_enum, default_value = "f32")]
+    precision: super::PrecisionArg,
+
     /// Round the weights to bfloat16 for each new token: about twice as fast on large models,
     /// with logits that differ slightly from the f32 ones (the prompt itself stays in f32)
     #[arg(long)]
@@ -84,6 +90,7 @@ pub struct GenerateArgs {
 }
 
 pub fn run(args: GenerateArgs) -> Result<()> {
+    super::set_precision(args.precision)?;
     let dir = match &args.model {
         Some(dir) => dir.clone(),
         None => {
