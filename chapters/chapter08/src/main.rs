@@ -2,7 +2,8 @@
 //! part of a training step timed in its readable version and in the library's; the matrix
 //! multiply from the definition's triple loop to the library's kernel on all threads, with a bar
 //! chart; then what bf16 weights cost in accuracy, on a model trained for a minute.
-//! `-- lines`, `-- versions`, `-- matmul` or `-- bf16` runs one of them.
+//! `-- lines`, `-- versions`, `-- matmul` or `-- bf16` runs one of them; `-- curves` draws the
+//! loss curves of the default run in f32 and in bf16 from their logs in book/runs.
 
 use std::path::PathBuf;
 
@@ -19,7 +20,7 @@ const PROMPT: &str = "ROMEO:\nI will";
 
 fn main() -> Result<()> {
     let which = std::env::args().nth(1).unwrap_or_default();
-    let sections = ["lines", "versions", "matmul", "bf16"];
+    let sections = ["lines", "versions", "matmul", "bf16", "curves"];
     if !which.is_empty() && !sections.contains(&which.as_str()) {
         bail!(
             "unknown section {which:?}: expected one of {}",
@@ -39,6 +40,38 @@ fn main() -> Result<()> {
     if run("bf16") {
         bf16()?;
     }
+    if which == "curves" {
+        curves()?;
+    }
+    Ok(())
+}
+
+/// The default run's loss curves in f32 (chapter 6) and in bf16, on one chart.
+fn curves() -> Result<()> {
+    use chapter06::run_log::RunLog;
+    use chapter06::short_run::{Curve, plot};
+    let runs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../book/runs");
+    let curve = |file: &str| -> Result<Curve> {
+        let log = RunLog::read(&runs.join(file))?;
+        Ok(Curve {
+            train: log.steps.iter().map(|s| (s.0, s.1)).collect(),
+            val: log.val.iter().map(|v| (v.0, v.1)).collect(),
+        })
+    };
+    let (f32_run, bf16_run) = (curve("ch06-train.jsonl")?, curve("ch08-train-bf16.jsonl")?);
+    let path = PathBuf::from("target/figures/ch08-bf16-loss.svg");
+    plot(
+        &[
+            ("f32", &f32_run, plotters::style::RGBColor(30, 90, 200)),
+            (
+                "bf16 multiplies",
+                &bf16_run,
+                plotters::style::RGBColor(210, 60, 40),
+            ),
+        ],
+        &path,
+    )?;
+    println!("Wrote the curves to {}.", path.display());
     Ok(())
 }
 

@@ -17,3 +17,11 @@ fn the_bf16_run_ends_at_most_0_03_above_the_f32_run_and_the_book_says_so() {
         assert!(page.contains(&said), "chapter 8 does not say {said}");
     }
 }
+
+#[test]
+fn the_figure_of_both_runs_is_drawn_from_their_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    bookcheck::run(env!("CARGO_BIN_EXE_chapter08"), &["curves"], dir.path());
+    let figure = std::fs::read(dir.path().join("target/figures/ch08-bf16-loss.svg")).unwrap();
+    bookcheck::assert_book_copy(&figure, "figures/ch08-bf16-loss.svg");
+}
