@@ -4,6 +4,7 @@
 
 pub mod exercises;
 pub mod gpt;
+pub mod gradcheck;
 pub mod reference;
 
 // The chapter's markdown: its self-contained Rust blocks run as doctests of this crate.

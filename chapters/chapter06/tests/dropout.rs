@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use chapter03::attention::Parameters;
 use chapter03::dropout::Dropout;
 use chapter05::gpt::{GPT, cross_entropy, library_tensors};
+use chapter05::gradcheck::{gradient_errors, with_large_weights};
 use gpt2::GPTConfig;
 use gpt2::dropout::DropoutRates;
-use gpt2::gradcheck::{numeric_gradient, relative_error};
+use gpt2::gradcheck::relative_error;
 use gpt2::layers::Params;
 use gpt2::rng::Rng;
-use ndarray::{Array2, ArrayD, ArrayViewD, Ix2};
+use ndarray::{Array2, ArrayD, Ix2};
 
 fn tiny() -> GPTConfig {
     GPTConfig {
@@ -68,16 +69,7 @@ fn the_same_seed_drops_the_same_values_and_another_seed_others() {
 
 #[test]
 fn backward_through_dropout_matches_finite_differences() {
-    let mut model = GPT::new(tiny(), 1);
-    let mut rng = Rng::new(2);
-    for (name, mut p) in model.parameters() {
-        let base = if name.contains("ln") && name.ends_with("weight") {
-            1.0
-        } else {
-            0.0
-        };
-        p.mapv_inplace(|_| base + rng.normal() as f32 * 0.3);
-    }
+    let (model, _) = with_large_weights(tiny(), 1);
     let (x, y) = batch(tiny(), 2, 6, 3);
     // A fresh generator with one seed on every pass: the same masks each time.
     let drop = || Dropout::train(0.25, 8);
@@ -85,17 +77,7 @@ fn backward_through_dropout_matches_finite_differences() {
     let (logits, cache) = model.forward_train(&x, &mut drop());
     let (_, dlogits) = cross_entropy(&logits, &y);
     let mut grads = model.backward(&cache, &dlogits);
-    for (k, (name, g)) in grads.parameters().into_iter().enumerate() {
-        let mut probe = model.clone();
-        let shape = g.raw_dim();
-        let mut values: Vec<f32> = probe.parameters()[k].1.iter().copied().collect();
-        let numeric = numeric_gradient(&mut values, 1e-2, |v| {
-            probe.parameters()[k]
-                .1
-                .assign(&ArrayViewD::from_shape(shape.clone(), v).unwrap());
-            loss(&probe)
-        });
-        let err = relative_error(&g.iter().copied().collect::<Vec<_>>(), &numeric);
+    for (name, err) in gradient_errors(&model, &mut grads, loss) {
         assert!(err < 1e-3, "{name}: {err:.2e}");
     }
 }
