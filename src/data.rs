@@ -307,6 +307,14 @@ impl Loader {
         }
     }
 
+    /// Starts again from the first window, or with a random generator seeded anew.
+    pub fn restart(&mut self, seed: u64) {
+        self.pos = 0;
+        if self.rng.is_some() {
+            self.rng = Some(Rng::new(seed));
+        }
+    }
+
     pub fn tokens(&self) -> &[u32] {
         &self.tokens
     }

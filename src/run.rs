@@ -463,6 +463,17 @@ pub struct Run {
 }
 
 impl Run {
+    fn new(dir: RunDir, trainer: Trainer, log: Log) -> Run {
+        let stop = Arc::new(AtomicUsize::new(0));
+        Run {
+            dir,
+            trainer,
+            log,
+            keep: 1,
+            stop,
+        }
+    }
+
     /// A new run in `out`. A folder that already holds a run is refused unless `overwrite`; then
     /// the old run stays whole until this one's first checkpoint replaces it.
     pub fn create(out: &Path, trainer: Trainer, overwrite: bool) -> Result<Run, RunError> {
@@ -475,13 +486,7 @@ impl Run {
             });
         }
         let log = Log::open(out, 0, true)?;
-        let mut run = Run {
-            dir,
-            trainer,
-            log,
-            keep: 1,
-            stop: Arc::new(AtomicUsize::new(0)),
-        };
+        let mut run = Run::new(dir, trainer, log);
         if !replacing {
             run.log.commit()?;
         }
@@ -526,28 +531,19 @@ impl Run {
             });
         }
         let (train, val) = crate::data::split(&ids, config.val_fraction);
-        let (train, val) = (train.to_vec(), val.to_vec());
-        let mut trainer = if given.is_some() && saved.as_ref() != Some(&now) {
-            let mut trainer = Trainer::resume(&folder, train.clone(), val.clone())?;
-            trainer.restart_loader(train, val)?;
-            trainer
-        } else {
-            Trainer::resume(&folder, train, val)?
-        };
-        let new_data = trainer.data.as_ref() != Some(&now);
+        // Other text, given on purpose: the loader starts again.
+        let restart = given.is_some() && saved.as_ref() != Some(&now);
+        let mut trainer = Trainer::resume(&folder, train.to_vec(), val.to_vec())?;
+        if restart {
+            trainer.restart_loader();
+        }
         trainer.config.data = config.data.clone();
         trainer.data = Some(now.clone());
         let log = Log::open(out, trainer.step, false)?;
-        let mut run = Run {
-            dir,
-            trainer,
-            log,
-            keep: 1,
-            stop: Arc::new(AtomicUsize::new(0)),
-        };
+        let mut run = Run::new(dir, trainer, log);
         let step = run.trainer.step;
         run.log.write(&json!({"resumed_at": step}))?;
-        if new_data && given.is_some() {
+        if restart {
             let line = json!({"step": step, "data": config.data, "tokens": now.tokens, "loader": "restarted"});
             run.log.write(&line)?;
         }

@@ -398,13 +398,9 @@ impl Trainer {
         Ok(read_state(&crate::checkpoint::resolve(dir))?.data)
     }
 
-    /// Continues on other data than the run's: the loader starts again from its beginning.
-    pub fn restart_loader(&mut self, train: Vec<u32>, val: Vec<u32>) -> Result<(), TrainError> {
-        let c = &self.config;
-        let (b, t, mode, seed) = (c.batch, c.seq, c.loader_mode(), c.seed ^ self.step as u64);
-        self.train = Loader::new(train, b, t, mode, seed, "the training split")?;
-        self.val = val;
-        Ok(())
+    /// For a run continued on other data: the loader starts again from its beginning.
+    pub fn restart_loader(&mut self) {
+        self.train.restart(self.config.seed ^ self.step as u64);
     }
 
     /// Continues the run saved in `dir`, on the same training and validation tokens.
