@@ -13,6 +13,7 @@ pub mod block;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod dist;
 pub mod dropout;
 pub mod eval;
 pub mod fsutil;

@@ -63,6 +63,10 @@ pub enum RunError {
     },
     #[error(transparent)]
     Train(#[from] TrainError),
+    #[error(transparent)]
+    Dist(#[from] crate::dist::DistError),
+    #[error("training diverged at step {step} (loss {loss}): try a lower --lr")]
+    Diverged { step: usize, loss: f32 },
     #[error("cannot draw {path}: {message}")]
     Plot { path: String, message: String },
 }
@@ -76,7 +80,8 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RunErro
 #[derive(Debug)]
 pub struct RunDir {
     pub path: PathBuf,
-    _lock: File,
+    /// None on the ranks other than 0 of a data-parallel run, which never write to the folder.
+    _lock: Option<File>,
 }
 
 impl RunDir {
@@ -109,8 +114,22 @@ impl RunDir {
         writeln!(file, "{}", std::process::id()).map_err(io("write", &lock_path))?;
         Ok(RunDir {
             path: path.to_path_buf(),
-            _lock: file,
+            _lock: Some(file),
         })
+    }
+
+    /// The folder as the other ranks of a data-parallel run see it: read, never written, and
+    /// not locked (rank 0 holds the lock).
+    pub fn follow(path: &Path) -> RunDir {
+        RunDir {
+            path: path.to_path_buf(),
+            _lock: None,
+        }
+    }
+
+    /// Is this the rank that writes the folder?
+    pub fn writes(&self) -> bool {
+        self._lock.is_some()
     }
 
     /// Does the folder hold a run (of this layout or the older one of files side by side)?
@@ -356,6 +375,17 @@ impl Log {
         Ok(log)
     }
 
+    /// A log that writes nothing (the other ranks' of a data-parallel run).
+    fn none(dir: &Path) -> Log {
+        Log {
+            path: dir.join(LOG_FILE),
+            file: None,
+            pending: None,
+            train: Vec::new(),
+            val: Vec::new(),
+        }
+    }
+
     fn open_file(&mut self) -> Result<(), RunError> {
         let file = OpenOptions::new()
             .create(true)
@@ -372,8 +402,10 @@ impl Log {
             pending.push(text);
             return Ok(());
         }
-        let file = self.file.as_mut().expect("an open log");
-        writeln!(file, "{text}").map_err(io("write", &self.path))
+        match self.file.as_mut() {
+            Some(file) => writeln!(file, "{text}").map_err(io("write", &self.path)),
+            None => Ok(()),
+        }
     }
 
     /// Replaces the old run's log by the new run's lines held so far.
@@ -460,6 +492,8 @@ pub struct Run {
     pub keep: usize,
     /// Set to a signal's number to stop at the next step.
     pub stop: Arc<AtomicUsize>,
+    /// With several ranks, compare their weights every this many steps (0 = only at the start).
+    pub check_every: usize,
 }
 
 impl Run {
@@ -471,6 +505,7 @@ impl Run {
             log,
             keep: 1,
             stop,
+            check_every: 100,
         }
     }
 
@@ -503,6 +538,35 @@ impl Run {
             });
         }
         let dir = RunDir::lock(out)?;
+        let (trainer, restart) = Run::load(&dir, data)?;
+        let log = Log::open(out, trainer.step, false)?;
+        let mut run = Run::new(dir, trainer, log);
+        let step = run.trainer.step;
+        run.log.write(&json!({"resumed_at": step}))?;
+        if let Some(line) = restart {
+            run.log.write(&line)?;
+        }
+        Ok(run)
+    }
+
+    /// A rank other than 0 of a data-parallel run: it trains `trainer` (built as rank 0 built
+    /// its own) and never writes to `out`.
+    pub fn follow(out: &Path, trainer: Trainer) -> Run {
+        Run::new(RunDir::follow(out), trainer, Log::none(out))
+    }
+
+    /// A rank other than 0 continuing the run in `out`, once rank 0 holds it: the same trainer
+    /// as rank 0's [`Run::resume`], read and never written.
+    pub fn follow_resume(out: &Path, data: Option<&Path>) -> Result<Run, RunError> {
+        let dir = RunDir::follow(out);
+        let (trainer, _) = Run::load(&dir, data)?;
+        Ok(Run::new(dir, trainer, Log::none(out)))
+    }
+
+    /// The trainer of the current checkpoint in `dir`, and the log line that says the loader
+    /// started again if it trains on other text from now on.
+    fn load(dir: &RunDir, data: Option<&Path>) -> Result<(Trainer, Option<Value>), RunError> {
+        let out = &dir.path;
         let folder = dir.current()?;
         let mut config = Trainer::saved_config(&folder)?;
         let saved = Trainer::saved_data(&folder)?;
@@ -534,24 +598,24 @@ impl Run {
         // Other text, given on purpose: the loader starts again.
         let restart = given.is_some() && saved.as_ref() != Some(&now);
         let mut trainer = Trainer::resume(&folder, train.to_vec(), val.to_vec())?;
+        let mut line = None;
         if restart {
             trainer.restart_loader();
+            let step = trainer.step;
+            line = Some(
+                json!({"step": step, "data": config.data, "tokens": now.tokens, "loader": "restarted"}),
+            );
         }
         trainer.config.data = config.data.clone();
-        trainer.data = Some(now.clone());
-        let log = Log::open(out, trainer.step, false)?;
-        let mut run = Run::new(dir, trainer, log);
-        let step = run.trainer.step;
-        run.log.write(&json!({"resumed_at": step}))?;
-        if restart {
-            let line = json!({"step": step, "data": config.data, "tokens": now.tokens, "loader": "restarted"});
-            run.log.write(&line)?;
-        }
-        Ok(run)
+        trainer.data = Some(now);
+        Ok((trainer, line))
     }
 
     /// Saves a checkpoint now, and the loss curve beside it.
     pub fn save(&mut self) -> Result<PathBuf, RunError> {
+        if !self.dir.writes() {
+            return Ok(self.dir.path.clone());
+        }
         let folder = self.dir.save(&mut self.trainer, self.keep)?;
         self.log.commit()?;
         let plot = self.dir.path.join(PLOT_FILE);
@@ -575,8 +639,12 @@ impl Run {
     pub fn train(&mut self, observer: &mut dyn Observer) -> Result<Outcome, RunError> {
         let start = Instant::now();
         let c = self.trainer.config.clone();
+        let world = self.trainer.world.clone();
+        // Several ranks must start from one model, and stay one.
+        world.check_same_weights(&mut self.trainer.model, self.trainer.step)?;
         while self.trainer.step < c.steps {
-            let signal = self.stop.load(Ordering::SeqCst);
+            // A signal that reaches any rank stops them all, at the same step.
+            let signal = world.max(self.stop.load(Ordering::SeqCst) as u64);
             if signal != 0 {
                 let folder = self.save()?;
                 observer.saved(self.trainer.step, &folder);
@@ -585,11 +653,10 @@ impl Run {
             let tick = Instant::now();
             let s = self.trainer.step()?;
             if !s.loss.is_finite() {
-                return Err(TrainError::Config(format!(
-                    "training diverged at step {} (loss {}): try a lower --lr",
-                    s.step, s.loss
-                ))
-                .into());
+                return Err(RunError::Diverged {
+                    step: s.step,
+                    loss: s.loss,
+                });
             }
             let tokens_per_s = s.tokens as f64 / tick.elapsed().as_secs_f64();
             let elapsed_s = start.elapsed().as_secs_f64();
@@ -599,6 +666,9 @@ impl Run {
             observer.step(&s, tokens_per_s);
             let step = self.trainer.step;
             let done = step == c.steps;
+            if self.check_every > 0 && step.is_multiple_of(self.check_every) {
+                world.check_same_weights(&mut self.trainer.model, step)?;
+            }
             if ((c.eval_every > 0 && step.is_multiple_of(c.eval_every)) || done)
                 && let Some(val) = self.trainer.val_loss()?
             {

@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use crate::checkpoint::{CheckpointError, Tensors};
 use crate::data::{DataError, Loader, LoaderMode, LoaderState};
+use crate::dist::World;
 use crate::dropout::DropoutRates;
 use crate::eval::evaluate;
 use crate::layers::Params;
@@ -39,8 +40,12 @@ pub struct TrainConfig {
     /// Sequences per micro-batch (B) and tokens per sequence (T).
     pub batch: usize,
     pub seq: usize,
-    /// Micro-batches whose gradients are averaged into one update.
+    /// Micro-batches whose gradients are averaged into one update, on each rank.
     pub grad_accum: usize,
+    /// Processes training together (MPI ranks); each step averages `ranks × grad_accum`
+    /// micro-batches.
+    #[serde(default = "one")]
+    pub ranks: usize,
     /// Updates in the whole run.
     pub steps: usize,
     pub lr: f32,
@@ -70,6 +75,10 @@ pub struct TrainConfig {
     pub tokenizer: String,
 }
 
+fn one() -> usize {
+    1
+}
+
 impl Default for TrainConfig {
     /// The defaults of `gpt2 train`.
     fn default() -> Self {
@@ -77,6 +86,7 @@ impl Default for TrainConfig {
             batch: 8,
             seq: 128,
             grad_accum: 1,
+            ranks: 1,
             steps: 1000,
             lr: 3e-3,
             min_lr: 3e-4,
@@ -109,6 +119,11 @@ impl TrainConfig {
         }
     }
 
+    /// Micro-batches in one step, all ranks together.
+    pub fn micro_batches(&self) -> usize {
+        self.grad_accum * self.ranks
+    }
+
     pub fn loader_mode(&self) -> LoaderMode {
         match self.loader.as_str() {
             "sequential" => LoaderMode::Sequential,
@@ -119,7 +134,7 @@ impl TrainConfig {
     /// Refuses settings that cannot train.
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |m: String| Err(TrainError::Config(m));
-        if self.batch == 0 || self.seq == 0 || self.grad_accum == 0 {
+        if self.batch == 0 || self.seq == 0 || self.grad_accum == 0 || self.ranks == 0 {
             return bad("--batch, --seq and --grad-accum must be at least 1".into());
         }
         if self.steps == 0 {
@@ -181,6 +196,8 @@ pub struct Trainer {
     pub run_id: String,
     /// What the training text was, to notice if it changes before a resume.
     pub data: Option<DataFingerprint>,
+    /// The processes this one trains with ([`World::solo`] alone).
+    pub world: World,
     train: Loader,
     val: Vec<u32>,
 }
@@ -273,6 +290,7 @@ impl Trainer {
             step: 0,
             run_id: new_run_id(),
             data: None,
+            world: World::solo(),
             train: loader,
             val,
         })
@@ -293,19 +311,27 @@ impl Trainer {
             loss,
             lr,
             grad_norm,
-            tokens: self.config.grad_accum * self.config.batch * self.config.seq,
+            tokens: self.config.micro_batches() * self.config.batch * self.config.seq,
         })
     }
 
     /// Sets every parameter's gradient to that of the mean loss over the next `grad_accum`
-    /// micro-batches, and returns that loss.
+    /// micro-batches (of every rank), and returns that loss.
     pub fn accumulate_gradient(&mut self) -> Result<f32, TrainError> {
-        let (b, t, k) = (self.config.batch, self.config.seq, self.config.grad_accum);
+        let (b, t) = (self.config.batch, self.config.seq);
+        let (rank, ranks) = (self.world.rank(), self.world.size());
+        // The step's micro-batches, all ranks together: rank r takes r, r + N, r + 2N, …, so
+        // N ranks train on what one process with N times the accumulation would.
+        let k = self.config.micro_batches();
         self.model.zero_grad();
         let mut loss = 0.0;
         let rates = DropoutRates::all(self.config.dropout);
         for micro in 0..k {
+            // Every rank reads every batch, so that the loaders stay equal.
             let batch = self.train.next_batch();
+            if micro % ranks != rank {
+                continue;
+            }
             let x = Array2::from_shape_vec((b, t), batch.x).expect("[B, T]");
             let y = Array2::from_shape_vec((b, t), batch.y).expect("[B, T]");
             loss += if rates.is_off() {
@@ -324,6 +350,11 @@ impl Trainer {
         if k > 1 {
             // Each backward pass added the gradient of its own micro-batch's mean loss.
             scale_grads(&mut self.model, 1.0 / k as f32);
+        }
+        if ranks > 1 {
+            // Each rank holds its share of the mean; the sums are the whole step's.
+            self.world.sum_gradients(&mut self.model);
+            loss = self.world.sum_one(loss);
         }
         Ok(loss)
     }
@@ -396,6 +427,30 @@ impl Trainer {
     /// What the run saved in `dir` trained on, if it recorded it.
     pub fn saved_data(dir: &Path) -> Result<Option<DataFingerprint>, TrainError> {
         Ok(read_state(&crate::checkpoint::resolve(dir))?.data)
+    }
+
+    /// Trains as one of `world`'s ranks from now on. The step keeps its micro-batches: a run
+    /// saved by N ranks of K micro-batches each goes on with N·K / M on M ranks, and refuses
+    /// when M does not divide N·K.
+    pub fn join(&mut self, world: World) -> Result<(), TrainError> {
+        let (total, n) = (self.config.micro_batches(), world.size());
+        if !total.is_multiple_of(n) {
+            return Err(TrainError::Config(format!(
+                "the run's step is {total} micro-batches of {} sequences (--grad-accum {} on each of {} {}), which {n} ranks cannot share evenly: use a number of ranks that divides {total}",
+                self.config.batch,
+                self.config.grad_accum,
+                self.config.ranks,
+                if self.config.ranks == 1 {
+                    "rank"
+                } else {
+                    "ranks"
+                }
+            )));
+        }
+        self.config.grad_accum = total / n;
+        self.config.ranks = n;
+        self.world = world;
+        Ok(())
     }
 
     /// For a run continued on other data: the loader starts again from its beginning.

@@ -1,14 +1,16 @@
 //! `gpt2 train`: train a GPT-2 on a text file, with progress, checkpoints, a log, a loss curve
 //! and a sample at the end.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Result, bail};
 use clap::Args;
+use gpt2::dist::World;
 use gpt2::generate::{Sampling, generate_uncached};
 use gpt2::rng::Rng;
-use gpt2::run::{Observer, Outcome, Run};
+use gpt2::run::{Observer, Outcome, Run, RunError};
 use gpt2::train::{DataFingerprint, StepStats, TrainConfig, Trainer};
 use gpt2::{GPT, GPTConfig, Tokenizer};
 use serde_json::json;
@@ -28,6 +30,12 @@ pub const DEFAULT_OUT: &str = "runs/shakespeare";
 /// a JSON-lines log (log.jsonl, only ever appended to) and the loss curve (loss.svg). A folder
 /// that holds a run is refused unless --resume or --overwrite; one run at a time per folder.
 /// Ctrl-C, SIGTERM and SIGHUP save a checkpoint before stopping.
+///
+/// Several processes train one model when started by MPI (a build with `--features mpi`):
+/// `mpirun -np N gpt2 train …`. Each rank takes its share of every step's micro-batches, the
+/// ranks average their gradients, and rank 0 alone writes the run folder; the data order equals
+/// one process with N times --grad-accum, and --resume works on another N that divides the
+/// step's micro-batches.
 #[derive(Args)]
 pub struct TrainArgs {
     /// The text to train on [default: the bundled tiny Shakespeare]
@@ -74,7 +82,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "T")]
     seq: Option<usize>,
 
-    /// Micro-batches accumulated into each step [default: 1]
+    /// Micro-batches accumulated into each step, on each rank [default: 1]
     #[arg(long, value_name = "K")]
     grad_accum: Option<usize>,
 
@@ -150,6 +158,11 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     keep: usize,
 
+    /// With several MPI ranks: check that they hold the same weights every N steps (0 = only at
+    /// the start)
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    check_every: usize,
+
     /// Tokens of sample text printed at the end (0 = none)
     #[arg(long, value_name = "N", default_value_t = 200)]
     sample_tokens: usize,
@@ -168,6 +181,7 @@ impl TrainArgs {
             batch: self.batch.unwrap_or(d.batch),
             seq: self.seq.unwrap_or(d.seq),
             grad_accum: self.grad_accum.unwrap_or(d.grad_accum),
+            ranks: 1,
             steps: self.steps.unwrap_or(d.steps),
             lr,
             min_lr: self.min_lr.unwrap_or(lr / 10.0),
@@ -249,7 +263,72 @@ fn new_model(args: &TrainArgs, vocab: usize) -> Result<GPT> {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    let world = World::from_env()?;
+    if world.size() == 1 {
+        return match train(args, world)? {
+            Some(code) => std::process::exit(code),
+            None => Ok(()),
+        };
+    }
+    share_cores(&world);
+    let rank = world.rank();
+    let result = train(args, world.clone());
+    match result {
+        Ok(code) => {
+            drop(world); // the last handle: MPI ends here, before the process does
+            if let Some(code) = code {
+                std::process::exit(code);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if is_shared(&e) && rank != 0 {
+                // Every rank met this error at once; rank 0 says it and ends the run.
+                world.barrier();
+            } else {
+                let who = if rank == 0 {
+                    String::new()
+                } else {
+                    format!("rank {rank}: ")
+                };
+                // One write, so that mpirun does not interleave it with another rank's output.
+                let line = format!("error: {who}{}\n", super::error_line(&e));
+                let _ = std::io::stderr().write_all(line.as_bytes());
+            }
+            // One rank's error ends them all, rather than leaving the others waiting for it.
+            world.abort(1)
+        }
+    }
+}
+
+/// Errors that every rank meets at the same step (they agree on the loss and the weights).
+fn is_shared(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<RunError>(),
+        Some(RunError::Diverged { .. } | RunError::Dist(_))
+    )
+}
+
+/// The ranks on one machine share its cores (unless RAYON_NUM_THREADS says otherwise).
+fn share_cores(world: &World) {
+    if std::env::var_os("RAYON_NUM_THREADS").is_some() {
+        return;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = (cores / gpt2::dist::local_ranks(world)).max(1);
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
+}
+
+/// Trains as one rank of `world`; returns the exit code when a signal stopped the run.
+fn train(args: TrainArgs, world: World) -> Result<Option<i32>> {
     super::set_precision(args.precision)?;
+    let leader = world.is_leader();
+    if !leader {
+        // Rank 0 takes the folder first; an error there ends the run before anyone reads it.
+        world.barrier();
+    }
     let mut run = match &args.resume {
         Some(dir) => {
             let given = args.settings_given();
@@ -262,7 +341,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
             if args.out.as_ref().is_some_and(|o| o != dir) || args.overwrite {
                 bail!("--resume continues in its own folder; remove --out and --overwrite");
             }
-            let mut run = Run::resume(dir, args.data.as_deref())?;
+            let data = args.data.as_deref();
+            let mut run = if leader {
+                Run::resume(dir, data)?
+            } else {
+                Run::follow_resume(dir, data)?
+            };
+            run.trainer.join(world.clone())?;
             if let Some(steps) = args.steps {
                 run.trainer.config.steps = steps;
             }
@@ -274,6 +359,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 .clone()
                 .unwrap_or_else(gpt2::data::default_text_path);
             let mut config = args.config(&gpt2::run::absolute(&data));
+            config.ranks = world.size();
             config.validate()?;
             let (tok, train, val, fingerprint) = tokens(&config)?;
             let model = new_model(&args, tok.vocab_size())?;
@@ -282,22 +368,41 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
             let mut trainer = Trainer::new(model, train, val, config)?;
             trainer.data = Some(fingerprint);
+            trainer.join(world.clone())?;
             let out = args
                 .out
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
-            Run::create(&out, trainer, args.overwrite)?
+            if leader {
+                Run::create(&out, trainer, args.overwrite)?
+            } else {
+                Run::follow(&out, trainer)
+            }
         }
     };
+    if leader {
+        world.barrier();
+    }
     run.keep = args.keep.max(1);
+    run.check_every = args.check_every;
     run.stop = gpt2::run::stop_flag()?;
     let tok = super::load_tokenizer(&run.trainer.config.tokenizer)?;
     let out = run.dir.path.clone();
 
     let c = run.trainer.config.clone();
     let m = run.trainer.model.config;
-    eprintln!(
-        "training {} parameters ({} layers, {} heads, width {}, context {}) on {} ({} training tokens), {} steps of {} tokens",
+    let ranks = if c.ranks > 1 {
+        format!(" on {} ranks", c.ranks)
+    } else {
+        String::new()
+    };
+    let say = |line: String| {
+        if leader {
+            eprintln!("{line}");
+        }
+    };
+    say(format!(
+        "training {} parameters ({} layers, {} heads, width {}, context {}) on {} ({} training tokens), {} steps of {} tokens{ranks}",
         gpt2::numfmt::group_digits(m.param_count().total() as u64),
         m.n_layer,
         m.n_head,
@@ -306,36 +411,44 @@ pub fn run(args: TrainArgs) -> Result<()> {
         c.data,
         gpt2::numfmt::group_digits(run.trainer.train_tokens() as u64),
         c.steps,
-        c.grad_accum * c.batch * c.seq
-    );
+        c.micro_batches() * c.batch * c.seq
+    ));
     if run.trainer.val_tokens() < c.seq + 1 {
-        eprintln!(
+        say(format!(
             "warning: the validation split has {} tokens, fewer than one window of --seq {} plus 1: no validation loss will be measured (raise --val-fraction or use more text)",
             run.trainer.val_tokens(),
             c.seq
-        );
+        ));
     }
-    let bar = super::progress_bar("training", c.steps as u64, "steps");
+    let bar = if leader {
+        super::progress_bar("training", c.steps as u64, "steps")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     bar.set_position(run.trainer.step as u64);
     let start = Instant::now();
     let mut progress = Progress {
         bar: &bar,
-        json: args.json,
+        json: args.json && leader,
         last_val: None,
         last_train: None,
-        raise_at: test_signal(),
+        raise_at: test_signal(world.rank()),
+        leader,
     };
     let outcome = run.train(&mut progress)?;
     bar.finish_and_clear();
     if let Outcome::Stopped(signal) = outcome {
-        eprintln!(
+        say(format!(
             "stopped by {}: saved step {} to {}; continue with --resume {}",
             gpt2::run::signal_name(signal),
             run.trainer.step,
             out.display(),
             out.display()
-        );
-        std::process::exit(128 + signal);
+        ));
+        return Ok(Some(128 + signal));
+    }
+    if !leader {
+        return Ok(None);
     }
     let minutes = start.elapsed().as_secs_f64() / 60.0;
     eprintln!(
@@ -370,7 +483,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             println!("{text}");
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The progress bar, and with --json every log line on stdout.
@@ -381,6 +494,8 @@ struct Progress<'a> {
     last_val: Option<f32>,
     /// For the tests: raise this signal after this step, as `kill` would.
     raise_at: Option<(usize, i32)>,
+    /// Rank 0 reports; the other ranks keep quiet.
+    leader: bool,
 }
 
 impl Observer for Progress<'_> {
@@ -404,6 +519,9 @@ impl Observer for Progress<'_> {
 
     fn validated(&mut self, step: usize, train: f32, val: f32) {
         self.last_val = Some(val);
+        if !self.leader {
+            return;
+        }
         let report = format!("step {step:>5}: train loss {train:.3}, validation loss {val:.3}");
         if self.bar.is_hidden() {
             eprintln!("{report}");
@@ -413,10 +531,16 @@ impl Observer for Progress<'_> {
     }
 }
 
-/// `GPT2_TEST_RAISE=STEP:SIGNAL` (SIGNAL a number) makes the run signal itself after STEP, so
-/// that the tests stop a run at a known step exactly as `kill` would.
-fn test_signal() -> Option<(usize, i32)> {
+/// `GPT2_TEST_RAISE=STEP:SIGNAL[:RANK]` (numbers) makes the run (only rank RANK, if given)
+/// signal itself after STEP, so that the tests stop a run at a known step exactly as `kill`
+/// would.
+fn test_signal(rank: usize) -> Option<(usize, i32)> {
     let spec = std::env::var("GPT2_TEST_RAISE").ok()?;
-    let (step, signal) = spec.split_once(':')?;
-    Some((step.parse().ok()?, signal.parse().ok()?))
+    let mut parts = spec.split(':');
+    let step = parts.next()?.parse().ok()?;
+    let signal = parts.next()?.parse().ok()?;
+    match parts.next() {
+        Some(r) if r.parse::<usize>().ok()? != rank => None,
+        _ => Some((step, signal)),
+    }
 }
