@@ -152,15 +152,7 @@ impl World {
         let mut sizes = Vec::new();
         model.visit("", &mut |_, _, _, g| sizes.push(g.len()));
         let mut bucket = Vec::new();
-        let mut first = 0;
-        while first < sizes.len() {
-            // Tensors first..end go together (a tensor larger than a bucket goes alone).
-            let (mut end, mut len) = (first, 0);
-            while end < sizes.len() && (end == first || len + sizes[end] <= size) {
-                len += sizes[end];
-                end += 1;
-            }
-            let range = first..end;
+        for range in buckets(&sizes, size) {
             bucket.clear();
             let mut i = 0;
             model.visit("", &mut |_, _, _, g| {
@@ -178,7 +170,6 @@ impl World {
                 }
                 i += 1;
             });
-            first = end;
         }
     }
     // ANCHOR_END: all_reduce
@@ -219,6 +210,23 @@ impl World {
     pub fn abort(&self, code: i32) -> ! {
         self.0.abort(code)
     }
+}
+
+/// Tensors of `sizes` numbers, in order, grouped into buckets of at most `size` numbers (a
+/// tensor larger than that alone): the ranges of tensor indices that travel together.
+pub fn buckets(sizes: &[usize], size: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut first = 0;
+    while first < sizes.len() {
+        let (mut end, mut len) = (first, 0);
+        while end < sizes.len() && (end == first || len + sizes[end] <= size) {
+            len += sizes[end];
+            end += 1;
+        }
+        out.push(first..end);
+        first = end;
+    }
+    out
 }
 
 /// A hash of every weight's bits, in visiting order.
@@ -380,6 +388,12 @@ mod tests {
         });
         let err = other.check_same_weights(&mut model, 3).unwrap_err();
         assert!(matches!(err, DistError::Diverged { step: 3, .. }), "{err}");
+    }
+
+    #[test]
+    fn buckets_fill_in_order_and_a_large_tensor_goes_alone() {
+        assert_eq!(buckets(&[3, 4, 2, 9, 1, 1], 8), vec![0..2, 2..3, 3..4, 4..6]);
+        assert_eq!(buckets(&[], 8), vec![]);
     }
 
     #[test]

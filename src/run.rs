@@ -660,7 +660,10 @@ impl Run {
             }
             let tokens_per_s = s.tokens as f64 / tick.elapsed().as_secs_f64();
             let elapsed_s = start.elapsed().as_secs_f64();
-            let line = json!({"step": s.step, "loss": s.loss, "lr": s.lr, "grad_norm": s.grad_norm, "tokens_per_s": tokens_per_s, "elapsed_s": elapsed_s});
+            let mut line = json!({"step": s.step, "loss": s.loss, "lr": s.lr, "grad_norm": s.grad_norm, "tokens_per_s": tokens_per_s, "elapsed_s": elapsed_s});
+            if c.ranks > 1 {
+                line["all_reduce_s"] = json!(s.all_reduce_s);
+            }
             self.write(line, observer)?;
             self.log.train.push((s.step, s.loss));
             observer.step(&s, tokens_per_s);

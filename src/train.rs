@@ -180,8 +180,10 @@ pub struct StepStats {
     pub lr: f32,
     /// The global gradient norm before clipping.
     pub grad_norm: f32,
-    /// Tokens the step trained on.
+    /// Tokens the step trained on (all ranks together).
     pub tokens: usize,
+    /// Seconds this rank spent summing the gradients with the other ranks (0 alone).
+    pub all_reduce_s: f64,
 }
 
 /// A model, its optimizer, and the data it trains on.
@@ -198,6 +200,8 @@ pub struct Trainer {
     pub data: Option<DataFingerprint>,
     /// The processes this one trains with ([`World::solo`] alone).
     pub world: World,
+    /// Seconds the last step spent in the all-reduce.
+    all_reduce_s: f64,
     train: Loader,
     val: Vec<u32>,
 }
@@ -291,6 +295,7 @@ impl Trainer {
             run_id: new_run_id(),
             data: None,
             world: World::solo(),
+            all_reduce_s: 0.0,
             train: loader,
             val,
         })
@@ -312,6 +317,7 @@ impl Trainer {
             lr,
             grad_norm,
             tokens: self.config.micro_batches() * self.config.batch * self.config.seq,
+            all_reduce_s: self.all_reduce_s,
         })
     }
 
@@ -353,8 +359,10 @@ impl Trainer {
         }
         if ranks > 1 {
             // Each rank holds its share of the mean; the sums are the whole step's.
+            let start = std::time::Instant::now();
             self.world.sum_gradients(&mut self.model);
             loss = self.world.sum_one(loss);
+            self.all_reduce_s = start.elapsed().as_secs_f64();
         }
         Ok(loss)
     }

@@ -1,6 +1,7 @@
 //! Chapter 8: optimization. The naive kernels the library's replaced, the matrix multiply's
 //! ladder from the definition to the library's kernel, and what bf16 weights cost.
 
+pub mod ddp;
 pub mod exercises;
 pub mod ladder;
 pub mod naive;

@@ -20,7 +20,7 @@ const PROMPT: &str = "ROMEO:\nI will";
 
 fn main() -> Result<()> {
     let which = std::env::args().nth(1).unwrap_or_default();
-    let sections = ["lines", "versions", "matmul", "bf16", "curves"];
+    let sections = ["lines", "versions", "matmul", "bf16", "curves", "ddp"];
     if !which.is_empty() && !sections.contains(&which.as_str()) {
         bail!(
             "unknown section {which:?}: expected one of {}",
@@ -43,6 +43,86 @@ fn main() -> Result<()> {
     if which == "curves" {
         curves()?;
     }
+    if which == "ddp" {
+        ddp()?;
+    }
+    Ok(())
+}
+
+/// Data parallelism: two MPI ranks against one process, from the logs scripts/ddp_runs.sh
+/// keeps in book/runs, then the cost model of a ring all-reduce for GPT-2 124M on 1 to 64
+/// machines, fed by the timing of `gpt2 bench` kept in book/runs/ch08-mixed-f32.txt.
+fn ddp() -> Result<()> {
+    use chapter08::ddp::{CostModel, Measured, measured_table, model_table, plot};
+    let runs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../book/runs");
+    let read = |name: &str, tokens: f64| Measured::read(&runs.join(name), tokens);
+    let rows = [
+        (
+            "shakespeare, 16 × 128 tokens",
+            read("ch08-ddp-shakespeare-1x2.jsonl", 2048.0)?,
+            read("ch08-ddp-shakespeare-2x1.jsonl", 2048.0)?,
+        ),
+        (
+            "GPT-2 124M, 8 × 64 tokens",
+            read("ch08-ddp-gpt2-1x2.jsonl", 512.0)?,
+            read("ch08-ddp-gpt2-2x1.jsonl", 512.0)?,
+        ),
+    ];
+    println!("Measured here, one run after the other (book/runs/ch08-ddp-*.jsonl):\n");
+    print!("{}", measured_table(&rows));
+
+    // One rank's step at B = 4, T = 1,024, at the speed `gpt2 bench` measured at T = 64.
+    let bench = std::fs::read_to_string(runs.join("ch08-mixed-f32.txt"))?;
+    let phase = |name: &str| -> Result<f64> {
+        let at = bench.find(&format!("{name} ")).map(|i| i + name.len() + 1);
+        let text = at.map(|i| &bench[i..]).unwrap_or("");
+        let number: String = text
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        number
+            .parse()
+            .map_err(|_| anyhow::anyhow!("no {name} time in ch08-mixed-f32.txt"))
+    };
+    let (forward, backward, update) = (phase("forward")?, phase("backward")?, phase("optimizer")?);
+    let config = gpt2::GPTConfig::preset("gpt2")?;
+    let rate = config.train_flops_per_step(4, 64) / (forward + backward);
+    let flops = config.train_flops_per_step(4, 1024);
+    let compute = flops / rate;
+    let mut sizes = Vec::new();
+    gpt2::layers::Params::visit(&mut gpt2::GPT::new(config, 0), "", &mut |_, _, v, _| {
+        sizes.push(v.len())
+    });
+    let buckets = gpt2::dist::buckets(&sizes, gpt2::dist::BUCKET).len();
+    let model = CostModel {
+        params: config.param_count().total() as f64,
+        messages: buckets as f64,
+        forward_s: compute * forward / (forward + backward),
+        backward_s: compute * backward / (forward + backward),
+        update_s: update,
+        latency_s: 25e-6,
+    };
+    println!(
+        "\nThe model: one rank's step of 4 × 1,024 tokens is {} GFLOP; at the {:.0} GFLOP/s of \
+         `gpt2 bench` here that is {:.2} s forward, {:.2} s backward and {:.2} s of AdamW. \
+         The gradient is {} numbers ({:.0} MB in f32) in {} tensors, summed in {buckets} buckets \
+         of at most {} numbers, each message waiting {} µs.\n",
+        gpt2::numfmt::group_digits((flops / 1e9).round() as u64),
+        rate / 1e9,
+        model.forward_s,
+        model.backward_s,
+        model.update_s,
+        gpt2::numfmt::group_digits(model.params as u64),
+        model.params * 4.0 / 1e6,
+        sizes.len(),
+        gpt2::numfmt::group_digits(gpt2::dist::BUCKET as u64),
+        model.latency_s * 1e6
+    );
+    println!("Seconds per step, and N ranks' tokens per second over one rank's:\n");
+    print!("{}", model_table(&model));
+    let path = PathBuf::from("target/figures/ch08-ddp-model.svg");
+    plot(&model, &path)?;
+    println!("\nWrote the figure to {}.", path.display());
     Ok(())
 }
 

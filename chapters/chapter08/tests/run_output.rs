@@ -40,3 +40,13 @@ fn book_shows_the_versions_table() {
     // Words equal, numbers free: every number of this run is a timing, measured, not reproduced.
     bookcheck::assert_book_copy_words(&printed, "runs/ch08-versions.txt");
 }
+
+#[test]
+fn book_shows_the_data_parallel_runs_and_the_cost_model_drawn_from_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = bookcheck::run(env!("CARGO_BIN_EXE_chapter08"), &["ddp"], dir.path());
+    // Made from the kept logs and bench output alone: the same to the last digit.
+    bookcheck::assert_book_copy(printed.as_bytes(), "runs/ch08-ddp.txt");
+    let figure = std::fs::read(dir.path().join("target/figures/ch08-ddp-model.svg")).unwrap();
+    bookcheck::assert_book_copy(&figure, "figures/ch08-ddp-model.svg");
+}
