@@ -392,8 +392,11 @@ mod tests {
 
     #[test]
     fn buckets_fill_in_order_and_a_large_tensor_goes_alone() {
-        assert_eq!(buckets(&[3, 4, 2, 9, 1, 1], 8), vec![0..2, 2..3, 3..4, 4..6]);
-        assert_eq!(buckets(&[], 8), vec![]);
+        assert_eq!(
+            buckets(&[3, 4, 2, 9, 1, 1], 8),
+            vec![0..2, 2..3, 3..4, 4..6]
+        );
+        assert!(buckets(&[], 8).is_empty());
     }
 
     #[test]
