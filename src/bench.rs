@@ -9,6 +9,7 @@ use crate::generate::{Sampling, generate};
 use crate::kernels::matmul;
 use crate::model::{GPT, ModelError};
 use crate::optim::{AdamW, AdamWConfig};
+use crate::quant::Weights;
 use crate::rng::Rng;
 
 /// How fast a training step runs.
@@ -107,6 +108,62 @@ pub fn generation(model: &mut GPT, new: usize, decoding: Decoding) -> Result<f64
         }
     };
     Ok(out.len() as f64 / start.elapsed().as_secs_f64())
+}
+
+/// How fast a model reads a prompt and then generates from it, with its weights in one format.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeTiming {
+    /// Prompt tokens per second of the first pass over the prompt (the median of three).
+    pub prefill_tokens_per_s: f64,
+    /// New tokens per second after it, one at a time with the KV cache.
+    pub decode_tokens_per_s: f64,
+    /// Bytes of weights each new token reads (the matrices in their format).
+    pub weight_bytes: usize,
+}
+
+/// Times a prompt of `prompt` tokens, then `new` tokens generated greedily, with `weights`
+/// (the model's own f32 weights afterwards). Both are cut to fit the model's context.
+pub fn decode(
+    model: &mut GPT,
+    weights: Weights,
+    prompt: usize,
+    new: usize,
+) -> Result<DecodeTiming, ModelError> {
+    let block = model.config.block_size;
+    let prompt = prompt.min(block / 2).max(1);
+    let new = new.min(block - prompt).max(1);
+    let vocab = model.config.vocab_size as u32;
+    let ids: Vec<u32> = (0..prompt as u32)
+        .map(|i| (i * 1000 + 17) % vocab)
+        .collect();
+    model.use_weights(weights);
+    let weight_bytes = model.weight_bytes();
+    let mut prefill = Vec::new();
+    let mut logits = None;
+    for _ in 0..3 {
+        let mut cache = model.new_cache();
+        let start = Instant::now();
+        let l = model.forward_cached(&ids, &mut cache)?;
+        prefill.push(start.elapsed().as_secs_f64());
+        logits = Some((l, cache));
+    }
+    prefill.sort_by(f64::total_cmp);
+    let (mut logits, mut cache) = logits.expect("three prefills");
+    let argmax = |l: &ndarray::Array1<f32>| {
+        (0..l.len()).fold(0, |b, i| if l[i] > l[b] { i } else { b }) as u32
+    };
+    let start = Instant::now();
+    for _ in 0..new {
+        let next = argmax(&logits);
+        logits = model.forward_cached(&[next], &mut cache)?;
+    }
+    let decode = new as f64 / start.elapsed().as_secs_f64();
+    model.use_weights(Weights::F32);
+    Ok(DecodeTiming {
+        prefill_tokens_per_s: prompt as f64 / prefill[1],
+        decode_tokens_per_s: decode,
+        weight_bytes,
+    })
 }
 
 /// GFLOP/s of the matrix multiply for [m, k]·[k, n], the median of `reps` runs.

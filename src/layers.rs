@@ -13,9 +13,9 @@ use ndarray::{
 
 use rayon::prelude::*;
 
-use crate::bf16::Bf16Matrix;
 use crate::checkpoint::{CheckpointError, Tensors};
 use crate::kernels::{exp_shifted_scaled_inplace, fast_exp, matmul, max_and_exp_sum};
+use crate::quant::{Packed, Weights};
 use crate::rng::Rng;
 
 /// A learned tensor and the gradient of the loss with respect to it, of the same shape.
@@ -79,9 +79,9 @@ pub struct Linear {
     pub weight: Param<Ix2>,
     /// bias: [out]
     pub bias: Param<Ix1>,
-    /// Optionally, weightᵀ rounded to bfloat16, [out, in], for one-row products (generation,
-    /// chapter 8). Visiting the parameters drops it, since they may change.
-    pub bf16: Option<Bf16Matrix>,
+    /// Optionally, weightᵀ in bfloat16, int8 or int4, [out, in], for generating (chapter 8).
+    /// Visiting the parameters drops it, since they may change.
+    pub packed: Option<Packed>,
 }
 
 impl Linear {
@@ -93,10 +93,17 @@ impl Linear {
             .broadcast(y.raw_dim())
             .expect("bias is [out]");
         y.assign(&bias);
-        if let Some(w) = &self.bf16
-            && w.matvec(x, y.view_mut(), true)
-        {
-            return;
+        if let Some(w) = &self.packed {
+            if w.forward(x, y.view_mut(), true) {
+                return;
+            }
+            // bfloat16 weights and several rows (a prompt): the bfloat16 multiply, where the
+            // CPU has it.
+            if matches!(w, Packed::Bf16(_))
+                && crate::matmul_bf16::matmul_bf16(x, self.weight.value.view(), y.view_mut(), true)
+            {
+                return;
+            }
         }
         matmul(x, self.weight.value.view(), y, true);
     }
@@ -117,7 +124,7 @@ impl Linear {
         Linear {
             weight: Param::new(Array::zeros((fan_in, fan_out))),
             bias: Param::new(Array::zeros(fan_out)),
-            bf16: None,
+            packed: None,
         }
     }
 
@@ -126,7 +133,7 @@ impl Linear {
         Linear {
             weight: Param::normal(Ix2(fan_in, fan_out), std, rng),
             bias: Param::new(Array::zeros(fan_out)),
-            bf16: None,
+            packed: None,
         }
     }
 }
@@ -142,21 +149,22 @@ impl Linear {
         Ok(Linear {
             weight: Param::new(t.take2(&join(prefix, "weight"), fan_in, fan_out)?),
             bias: Param::new(t.take1(&join(prefix, "bias"), fan_out)?),
-            bf16: None,
+            packed: None,
         })
     }
 }
 
 impl Linear {
-    /// Keeps a bfloat16 copy of the weight for one-row products (see [`Bf16Matrix`]).
-    pub fn use_bf16(&mut self) {
-        self.bf16 = Some(Bf16Matrix::from_f32(self.weight.value.t()));
+    /// Keeps a copy of the weight in `weights`' format for the forward pass (see [`Packed`]);
+    /// f32 drops the copy.
+    pub fn pack(&mut self, weights: Weights) {
+        self.packed = Packed::new(self.weight.value.t(), weights);
     }
 }
 
 impl Params for Linear {
     fn visit(&mut self, prefix: &str, f: &mut Visit<'_>) {
-        self.bf16 = None;
+        self.packed = None;
         visit_param(&mut self.weight, &join(prefix, "weight"), f);
         visit_param(&mut self.bias, &join(prefix, "bias"), f);
     }

@@ -27,6 +27,7 @@ pub mod model;
 pub mod numfmt;
 pub mod optim;
 pub mod plot;
+pub mod quant;
 pub mod rng;
 pub mod run;
 pub mod tokenizer;

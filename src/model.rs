@@ -5,12 +5,12 @@ use ndarray::{Array1, Array2, ArrayView2, ArrayView3, ArrayViewMut1, ArrayViewMu
 use thiserror::Error;
 
 use crate::attention::KvCache;
-use crate::bf16::Bf16Matrix;
 use crate::block::{Block, BlockCache};
 use crate::config::GPTConfig;
 use crate::dropout::{DropoutRates, fill_mask};
 use crate::kernels::{exp_shifted_scaled_inplace, matmul, max_and_exp_sum};
 use crate::layers::{LayerNorm, Param, Params, Visit, join};
+use crate::quant::{Packed, Weights};
 use crate::rng::Rng;
 
 #[derive(Debug, Error)]
@@ -70,7 +70,8 @@ pub struct GPT {
     acts: Activations,
     dlogits: Array2<f32>,
     /// wte rounded to bfloat16, for the LM head when generating (chapter 8)
-    wte_bf16: Option<Bf16Matrix>,
+    /// The LM head's copy in a smaller format, if any (see [`GPT::use_weights`]).
+    wte_packed: Option<Packed>,
 }
 // ANCHOR_END: gpt
 
@@ -91,7 +92,7 @@ impl GPT {
             config,
             acts: Activations::default(),
             dlogits: Array2::zeros((0, 0)),
-            wte_bf16: None,
+            wte_packed: None,
         }
     }
     // ANCHOR_END: init
@@ -112,7 +113,7 @@ impl GPT {
             ln_f,
             acts: Activations::default(),
             dlogits: Array2::zeros((0, 0)),
-            wte_bf16: None,
+            wte_packed: None,
         }
     }
 
@@ -233,7 +234,13 @@ impl GPT {
             a.lnf_rstd.view_mut(),
         );
         // The LM head: scores against every token embedding, logits = lnf · wteᵀ.
-        matmul(a.lnf.view(), wte.t(), a.logits.view_mut(), false);
+        if !self
+            .wte_packed
+            .as_ref()
+            .is_some_and(|w| w.forward(a.lnf.view(), a.logits.view_mut(), false))
+        {
+            matmul(a.lnf.view(), wte.t(), a.logits.view_mut(), false);
+        }
 
         let Some(y) = a.targets.as_ref() else {
             return Ok(None);
@@ -446,9 +453,9 @@ impl GPT {
         let normed = self.ln_f.apply(last);
         let mut logits = Array2::zeros((1, vocab));
         if !self
-            .wte_bf16
+            .wte_packed
             .as_ref()
-            .is_some_and(|w| w.matvec(normed.view(), logits.view_mut(), false))
+            .is_some_and(|w| w.forward(normed.view(), logits.view_mut(), false))
         {
             matmul(normed.view(), self.wte.value.t(), logits.view_mut(), false);
         }
@@ -457,30 +464,82 @@ impl GPT {
     // ANCHOR_END: forward_cached
 
     // ANCHOR: use_bf16
-    /// Keeps a bfloat16 copy of every weight matrix for generating: each new token then reads
-    /// half the bytes. The f32 weights stay, and everything but one-row products (training,
-    /// evaluation, a prompt's prefill) still uses them. Visiting the parameters (an optimizer
-    /// step, say) drops the copies, so they never go stale.
-    pub fn use_bf16_for_decoding(&mut self) {
+    /// Keeps a copy of every weight matrix in `weights`' format: bfloat16 for generating (each
+    /// new token then reads half the bytes), or int8 or int4 for every product. The f32 weights
+    /// stay, and serve whatever the copy does not (with bfloat16: training, evaluation, a
+    /// prompt's prefill). Visiting the parameters (an optimizer step, say) drops the copies, so
+    /// they never go stale; `Weights::F32` drops them too.
+    pub fn use_weights(&mut self, weights: Weights) {
         for block in &mut self.h {
-            block.attn.c_attn.use_bf16();
-            block.attn.c_proj.use_bf16();
-            block.mlp.c_fc.use_bf16();
-            block.mlp.c_proj.use_bf16();
+            block.attn.c_attn.pack(weights);
+            block.attn.c_proj.pack(weights);
+            block.mlp.c_fc.pack(weights);
+            block.mlp.c_proj.pack(weights);
         }
-        self.wte_bf16 = Some(Bf16Matrix::from_f32(self.wte.value.view()));
+        self.wte_packed = Packed::new(self.wte.value.view(), weights);
     }
     // ANCHOR_END: use_bf16
 
-    /// Whether [`GPT::use_bf16_for_decoding`] is in effect.
+    /// bfloat16 copies of the weights for generating: [`GPT::use_weights`] with `Weights::Bf16`.
+    pub fn use_bf16_for_decoding(&mut self) {
+        self.use_weights(Weights::Bf16);
+    }
+
+    /// The weights the model computes with (f32 unless [`GPT::use_weights`] said otherwise).
+    pub fn weights(&self) -> Weights {
+        self.wte_packed
+            .as_ref()
+            .map_or(Weights::F32, Packed::weights)
+    }
+
+    /// Rounds the weights that `Weights::Bf16` copies (every block's matrices and the token
+    /// embeddings, which are also the LM head) to bfloat16 in place: every product, of any
+    /// number of rows, then computes what generating with bfloat16 weights computes.
+    pub fn round_matrices_to_bf16(&mut self) {
+        self.visit("", &mut |name, shape, value, _| {
+            if shape.len() == 2 && name != "wpe.weight" {
+                value
+                    .iter_mut()
+                    .for_each(|v| *v = half::bf16::from_f32(*v).to_f32());
+            }
+        });
+    }
+
+    /// Bytes of weight matrices one new token reads: the four matrices of every block and the
+    /// LM head, in the format they compute in.
+    pub fn weight_bytes(&self) -> usize {
+        let linear = |l: &crate::layers::Linear| match &l.packed {
+            Some(Packed::Bf16(_)) => 2 * l.weight.value.len(),
+            Some(Packed::Int(q)) => q.bytes(),
+            None => 4 * l.weight.value.len(),
+        };
+        let head = match &self.wte_packed {
+            Some(Packed::Bf16(_)) => 2 * self.wte.value.len(),
+            Some(Packed::Int(q)) => q.bytes(),
+            None => 4 * self.wte.value.len(),
+        };
+        let blocks: usize = self
+            .h
+            .iter()
+            .map(|b| {
+                linear(&b.attn.c_attn)
+                    + linear(&b.attn.c_proj)
+                    + linear(&b.mlp.c_fc)
+                    + linear(&b.mlp.c_proj)
+            })
+            .sum();
+        blocks + head
+    }
+
+    /// Whether bfloat16 copies are in effect.
     pub fn uses_bf16(&self) -> bool {
-        self.wte_bf16.is_some()
+        self.weights() == Weights::Bf16
     }
 }
 
 impl Params for GPT {
     fn visit(&mut self, prefix: &str, f: &mut Visit<'_>) {
-        self.wte_bf16 = None;
+        self.wte_packed = None;
         for (name, p) in [("wte.weight", &mut self.wte), ("wpe.weight", &mut self.wpe)] {
             let shape = p.value.shape().to_vec();
             let (v, g) = (&mut p.value, &mut p.grad);
@@ -509,7 +568,7 @@ impl Clone for GPT {
             ln_f: self.ln_f.clone(),
             acts: Activations::default(),
             dlogits: Array2::zeros((0, 0)),
-            wte_bf16: self.wte_bf16.clone(),
+            wte_packed: self.wte_packed.clone(),
         }
     }
 }

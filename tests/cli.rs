@@ -538,6 +538,54 @@ fn eval_gives_the_references_loss_on_its_batch() {
 }
 
 #[test]
+fn generate_with_int8_weights_matches_the_reference_and_int4_its_start() {
+    // int8 keeps all 20 greedy choices of the reference; int4, coarser, the first 9, as bf16.
+    let expected = reference()["greedy"]["continuation"].clone();
+    let int8 = reference_greedy(&["--weights", "int8"])["samples"][0]["ids"].clone();
+    assert_eq!(int8, expected);
+    let int4 = reference_greedy(&["--weights", "int4"])["samples"][0]["ids"].clone();
+    assert_eq!(
+        &int4.as_array().unwrap()[..9],
+        &expected.as_array().unwrap()[..9]
+    );
+}
+
+#[test]
+fn eval_with_smaller_weights_stays_near_the_references_loss() {
+    // Measured on the fixture's batch: bf16 -0.0002, int8 +0.0018, int4 -0.018 (a random
+    // model: rounding may lower the loss as well as raise it). The bounds leave room for
+    // summation order, not for a wrong scale or a lost block, and each kind must change the loss.
+    let expected = reference();
+    let ids: Vec<String> = expected["tokens"].as_array().unwrap()[..65]
+        .iter()
+        .map(|i| i.to_string())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("batch.ids");
+    std::fs::write(&file, ids.join(" ")).unwrap();
+    let theirs = expected["loss"].as_f64().unwrap();
+    for (weights, bound) in [("bf16", 0.002), ("int8", 0.005), ("int4", 0.05)] {
+        let o = gpt2(&[
+            "eval",
+            "--model",
+            TINY,
+            "--ids",
+            file.to_str().unwrap(),
+            "--seq",
+            "16",
+            "--json",
+            "--weights",
+            weights,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let change = v["loss"].as_f64().unwrap() - theirs;
+        assert!(change.abs() < bound, "{weights}: {change}");
+        assert!(change.abs() > 1e-4, "{weights} changed nothing: {change}");
+    }
+}
+
+#[test]
 fn generate_streams_and_is_reproducible() {
     let run = |seed: &str| {
         let o = gpt2(&[

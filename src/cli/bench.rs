@@ -5,13 +5,18 @@ use std::io::Write;
 use anyhow::{Result, bail};
 use clap::Args;
 use gpt2::GPTConfig;
+use gpt2::quant::Weights;
+
+/// The prompt whose first pass `gpt2 bench` times, in tokens (llama-bench's pp64).
+const PROMPT: usize = 64;
 use serde_json::json;
 
 /// Measure training and generation speed, and peak memory, on random weights
 ///
 /// Times training steps (forward, backward, clipping and AdamW; the median of --steps after a
 /// warm-up) of a model of --preset on random tokens, then the matrix multiply at the shapes of
-/// its largest layer, then greedy generation with the KV cache (f32 and bf16 weights) and without.
+/// its largest layer, then greedy generation with the KV cache (f32 and bf16 weights) and without,
+/// and a 64-token prompt's first pass followed by new tokens with f32, bf16, int8 and int4 weights.
 /// Nothing is read or written.
 #[derive(Args)]
 pub struct BenchArgs {
@@ -97,6 +102,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
         )?;
         report["generate_bf16_tokens_per_s"] =
             json!(generation(&mut model, args.generate, Decoding::CachedBf16)?);
+        for w in [Weights::F32, Weights::Bf16, Weights::Int8, Weights::Int4] {
+            writeln!(
+                err,
+                "a prompt of {PROMPT} tokens, then {} new ones, with {} weights...",
+                args.generate,
+                w.name()
+            )?;
+            let d = gpt2::bench::decode(&mut model, w, PROMPT, args.generate)?;
+            report["decode"][w.name()] = json!({
+                "prefill_tokens_per_s": d.prefill_tokens_per_s,
+                "decode_tokens_per_s": d.decode_tokens_per_s,
+                "weight_bytes": d.weight_bytes,
+            });
+        }
     }
     report["peak_memory_bytes"] = json!(gpt2::bench::peak_memory());
     let mut out = std::io::stdout().lock();
@@ -146,6 +165,22 @@ pub fn run(args: BenchArgs) -> Result<()> {
             out,
             "generation, batch 1: {g:.1} tokens/s with the KV cache ({b:.1} with bf16 weights), {u:.1} without"
         )?;
+        let prompt = PROMPT.min(config.block_size / 2);
+        writeln!(
+            out,
+            "weights: MB read per token, a {prompt}-token prompt's tokens/s, then new tokens/s"
+        )?;
+        for w in [Weights::F32, Weights::Bf16, Weights::Int8, Weights::Int4] {
+            let d = &report["decode"][w.name()];
+            writeln!(
+                out,
+                "  {:<5} {:>7.1} MB {:>9.1} {:>9.1}",
+                w.name(),
+                d["weight_bytes"].as_f64().unwrap_or(0.0) / 1e6,
+                d["prefill_tokens_per_s"].as_f64().unwrap_or(0.0),
+                d["decode_tokens_per_s"].as_f64().unwrap_or(0.0)
+            )?;
+        }
     }
     if let Some(m) = report["peak_memory_bytes"].as_u64() {
         writeln!(

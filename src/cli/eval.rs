@@ -45,6 +45,12 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value = "f32")]
     precision: super::PrecisionArg,
 
+    /// The weights' format, to measure what a smaller one costs: f32; bf16 (every weight
+    /// matrix rounded, as `gpt2 generate --weights bf16` rounds them); int8 or int4 (blocks of
+    /// 32 with a scale each, the activations rounded to int8 per block, as in generation)
+    #[arg(long, value_enum, default_value = "f32")]
+    weights: super::WeightsArg,
+
     /// Print {"loss": .., "perplexity": .., "tokens": ..} on stdout
     #[arg(long)]
     json: bool,
@@ -53,6 +59,11 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs) -> Result<()> {
     super::set_precision(args.precision)?;
     let mut model = GPT::load(&args.model)?;
+    match args.weights {
+        // bfloat16 copies serve one-row products only: round the matrices themselves instead.
+        super::WeightsArg::Bf16 => model.round_matrices_to_bf16(),
+        w => model.use_weights(w.into()),
+    }
     let block = model.config.block_size;
     let t = args.seq.unwrap_or(block);
     if t == 0 || t > block {

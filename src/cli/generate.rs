@@ -78,14 +78,20 @@ pub struct GenerateArgs {
     interactive: bool,
 
     /// The matrix multiplies' precision for the prompt's first pass: f32, or bf16 with f32 sums
-    /// (needs AVX512-BF16). Each new token after it is a one-row product, for which --bf16
+    /// (needs AVX512-BF16). Each new token after it is a one-row product, for which --weights
     /// decides instead
     #[arg(long, value_enum, default_value = "f32")]
     precision: super::PrecisionArg,
 
-    /// Round the weights to bfloat16 for each new token: about twice as fast on large models,
-    /// with logits that differ slightly from the f32 ones (the prompt itself stays in f32)
-    #[arg(long)]
+    /// The weights' format: f32; bf16, about twice as fast on large models (the prompt's
+    /// products in bf16 too where the CPU has AVX512-BF16, else in f32); int8 or int4, in blocks
+    /// of 32 with a scale each, for the prompt and every new token, faster again at a small cost
+    /// in accuracy (measure it on your text with `gpt2 eval --weights`)
+    #[arg(long, value_enum, default_value = "f32")]
+    weights: super::WeightsArg,
+
+    /// The same as --weights bf16
+    #[arg(long, conflicts_with = "weights")]
     bf16: bool,
 }
 
@@ -119,9 +125,12 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         bail!("--top-p must be in (0, 1], not {}", args.top_p);
     }
     let mut model = GPT::load(&dir)?;
-    if args.bf16 {
-        model.use_bf16_for_decoding();
-    }
+    let weights = if args.bf16 {
+        super::WeightsArg::Bf16
+    } else {
+        args.weights
+    };
+    model.use_weights(weights.into());
     let tok = super::load_tokenizer(&args.tokenizer)?;
     let sampling = Sampling {
         temperature: args.temperature,

@@ -76,6 +76,28 @@ pub fn set_precision(p: PrecisionArg) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--weights`: the format the weight matrices compute in. bf16 covers one-row products
+/// (generating); int8 and int4, in blocks of 32 with a scale each, cover every product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WeightsArg {
+    F32,
+    Bf16,
+    Int8,
+    Int4,
+}
+
+impl From<WeightsArg> for gpt2::quant::Weights {
+    fn from(w: WeightsArg) -> Self {
+        use gpt2::quant::Weights;
+        match w {
+            WeightsArg::F32 => Weights::F32,
+            WeightsArg::Bf16 => Weights::Bf16,
+            WeightsArg::Int8 => Weights::Int8,
+            WeightsArg::Int4 => Weights::Int4,
+        }
+    }
+}
+
 /// A progress bar on stderr, drawn only when stderr is a terminal.
 pub fn progress_bar(what: &str, total: u64, unit: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(total);

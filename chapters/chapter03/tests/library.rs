@@ -28,7 +28,7 @@ fn layers(
     let linear = |l: &Linear| gpt2::layers::Linear {
         weight: Param::new(l.weight.clone()),
         bias: Param::new(l.bias.clone()),
-        bf16: None,
+        packed: None,
     };
     let fast = gpt2::attention::CausalSelfAttention {
         c_attn: linear(&attn.c_attn),

@@ -6,6 +6,7 @@ pub mod exercises;
 pub mod ladder;
 pub mod naive;
 pub mod precision;
+pub mod quant;
 pub mod versions;
 
 // The chapter's markdown: its self-contained Rust blocks run as doctests of this crate.

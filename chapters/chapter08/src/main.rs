@@ -15,12 +15,15 @@ use chapter08::versions::{
 };
 use gpt2::Tokenizer;
 use gpt2::generate::Sampling;
+use gpt2::quant::Weights;
 
 const PROMPT: &str = "ROMEO:\nI will";
 
 fn main() -> Result<()> {
     let which = std::env::args().nth(1).unwrap_or_default();
-    let sections = ["lines", "versions", "matmul", "bf16", "curves", "ddp"];
+    let sections = [
+        "lines", "versions", "matmul", "bf16", "curves", "ddp", "quant",
+    ];
     if !which.is_empty() && !sections.contains(&which.as_str()) {
         bail!(
             "unknown section {which:?}: expected one of {}",
@@ -46,6 +49,29 @@ fn main() -> Result<()> {
     if which == "ddp" {
         ddp()?;
     }
+    if which == "quant" {
+        quant()?;
+    }
+    Ok(())
+}
+
+/// Smaller weights for generating: the speeds of `gpt2 bench --json` and `llama-bench`, and
+/// the losses of `gpt2 eval --weights`, kept in book/runs by scripts/quant_runs.sh.
+fn quant() -> Result<()> {
+    use chapter08::quant::{plot, rows, table};
+    let runs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../book/runs");
+    let rows = rows(
+        &runs.join("ch08-quant-bench.json"),
+        &runs.join("ch08-quant-eval.jsonl"),
+        Some(&runs.join("llamacpp-gpt2.txt")),
+    )?;
+    println!(
+        "GPT-2 124M, batch 1, 2 threads; validation loss of the trained `shakespeare` model:\n"
+    );
+    print!("{}", table(&rows)?);
+    let path = PathBuf::from("target/figures/ch08-quant.svg");
+    plot(&rows, &path)?;
+    println!("\nWrote the figure to {}.", path.display());
     Ok(())
 }
 
@@ -225,32 +251,47 @@ fn bf16() -> Result<()> {
     let (train, val) = gpt2::data::split(&ids, 0.1);
     println!("Training the `shakespeare` model for 200 short steps (chapter 6's exercise)...");
     let (_, model) = chapter06::short_run::library_short_run(train, &val[..8192], 200, 200, 0.0)?;
-    let c = compare(&model, &val[..2049])?;
+    let kinds = [Weights::Bf16, Weights::Int8, Weights::Int4];
+    let mut rows = Vec::new();
+    for w in kinds {
+        rows.push(compare(&model, &val[..2049], w)?);
+    }
     println!(
-        "\nThe next token, {} times, through the KV cache, with f32 and bf16 weights:",
-        c.predictions
+        "\nThe next token, {} times, through the KV cache, with f32 weights and smaller ones:",
+        rows[0].predictions
     );
-    println!(
-        "  validation loss        {:.5} (f32)   {:.5} (bf16)",
-        c.loss_f32, c.loss_bf16
-    );
-    println!(
-        "  largest logit change   {:.4}, where the logits span up to {:.1}",
-        c.max_logit_diff, c.logit_range
-    );
-    println!(
-        "  same most likely token {:.1}% of the time",
-        100.0 * c.same_argmax
-    );
+    println!("  weights  validation loss  change    largest logit change  same most likely token");
+    println!("  f32      {:.5}", rows[0].loss_f32);
+    for (w, c) in kinds.iter().zip(&rows) {
+        println!(
+            "  {:<5}    {:.5}          {:+.5}  {:.4}                {:.1}%",
+            w.name(),
+            c.loss_rounded,
+            c.loss_rounded - c.loss_f32,
+            c.max_logit_diff,
+            100.0 * c.same_argmax
+        );
+    }
+    println!("  (the logits span up to {:.1})", rows[0].logit_range);
     let prompt = tok.encode(PROMPT);
     let greedy = Sampling {
         temperature: 0.0,
         ..Sampling::default()
     };
-    let (_, _, same) = continuations(&model, &prompt, 40, &greedy)?;
     println!("\nAfter {PROMPT:?}, 40 tokens:");
-    println!("  greedy: the same {same} tokens with f32 and bf16 weights");
-    let (full, half, same) = continuations(&model, &prompt, 40, &Sampling::default())?;
+    for w in kinds {
+        let (full, other, same) = continuations(&model, &prompt, 40, &greedy, w)?;
+        println!(
+            "  greedy: the same {same} tokens with f32 and {} weights",
+            w.name()
+        );
+        if same < full.len() {
+            println!("     f32: {:?}", tok.decode(&full)?);
+            println!("    {:>4}: {:?}", w.name(), tok.decode(&other)?);
+        }
+    }
+    let (full, half, same) =
+        continuations(&model, &prompt, 40, &Sampling::default(), Weights::Bf16)?;
     println!("  sampled at T = 1 with the same seed: the same first {same} tokens, then");
     println!("     f32: {:?}", tok.decode(&full)?);
     println!("    bf16: {:?}", tok.decode(&half)?);

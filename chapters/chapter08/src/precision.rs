@@ -1,9 +1,10 @@
-//! What rounding the weights to bfloat16 costs: the same model, fed the same tokens one at a
-//! time through the KV cache, with f32 weights and with bf16 weights.
+//! What smaller weights cost: the same model, fed the same tokens one at a time through the KV
+//! cache, with f32 weights and with bf16, int8 or int4 weights.
 
 use anyhow::Result;
 use gpt2::GPT;
 use gpt2::generate::{Sampling, generate};
+use gpt2::quant::Weights;
 use gpt2::rng::Rng;
 
 /// How two versions of a model compare over a stream of tokens.
@@ -11,9 +12,9 @@ use gpt2::rng::Rng;
 pub struct Comparison {
     /// Next-token predictions compared.
     pub predictions: usize,
-    /// Mean cross-entropy of the f32 and of the bf16 model.
+    /// Mean cross-entropy of the f32 model and of the model with the smaller weights.
     pub loss_f32: f64,
-    pub loss_bf16: f64,
+    pub loss_rounded: f64,
     /// The largest difference of a logit between the two, and the logits' spread
     /// (max - min) for scale.
     pub max_logit_diff: f32,
@@ -24,15 +25,15 @@ pub struct Comparison {
 
 // ANCHOR: compare
 /// Feeds `ids` token by token (a fresh cache every `block_size` tokens) to `model` as it is and
-/// to a copy that uses bf16 weights, comparing their predictions of each next token.
-pub fn compare(model: &GPT, ids: &[u32]) -> Result<Comparison> {
+/// to a copy that uses `weights`, comparing their predictions of each next token.
+pub fn compare(model: &GPT, ids: &[u32], weights: Weights) -> Result<Comparison> {
     let mut half = model.clone();
-    half.use_bf16_for_decoding();
+    half.use_weights(weights);
     let (mut full_cache, mut half_cache) = (model.new_cache(), half.new_cache());
     let mut c = Comparison {
         predictions: 0,
         loss_f32: 0.0,
-        loss_bf16: 0.0,
+        loss_rounded: 0.0,
         max_logit_diff: 0.0,
         logit_range: 0.0,
         same_argmax: 0.0,
@@ -45,7 +46,7 @@ pub fn compare(model: &GPT, ids: &[u32]) -> Result<Comparison> {
         let a = model.forward_cached(&[id], &mut full_cache)?;
         let b = half.forward_cached(&[id], &mut half_cache)?;
         c.loss_f32 += cross_entropy(a.as_slice().unwrap_or_default(), next);
-        c.loss_bf16 += cross_entropy(b.as_slice().unwrap_or_default(), next);
+        c.loss_rounded += cross_entropy(b.as_slice().unwrap_or_default(), next);
         for (&x, &y) in a.iter().zip(&b) {
             c.max_logit_diff = c.max_logit_diff.max((x - y).abs());
         }
@@ -57,23 +58,25 @@ pub fn compare(model: &GPT, ids: &[u32]) -> Result<Comparison> {
         c.predictions += 1;
     }
     let n = c.predictions.max(1) as f64;
-    (c.loss_f32, c.loss_bf16, c.same_argmax) = (c.loss_f32 / n, c.loss_bf16 / n, c.same_argmax / n);
+    (c.loss_f32, c.loss_rounded) = (c.loss_f32 / n, c.loss_rounded / n);
+    c.same_argmax /= n;
     Ok(c)
 }
 // ANCHOR_END: compare
 
-/// Continuations of `prompt` by `model` with f32 and with bf16 weights, drawn with the same
+/// Continuations of `prompt` by `model` with f32 and with `weights`, drawn with the same
 /// settings and seed, and the number of tokens they share before they first differ.
 pub fn continuations(
     model: &GPT,
     prompt: &[u32],
     new: usize,
     s: &Sampling,
+    weights: Weights,
 ) -> Result<(Vec<u32>, Vec<u32>, usize)> {
     let run = |m: &GPT| generate(m, prompt, new, s, None, &mut Rng::new(7), |_| {});
     let full = run(model)?;
     let mut half = model.clone();
-    half.use_bf16_for_decoding();
+    half.use_weights(weights);
     let halved = run(&half)?;
     let same = full.iter().zip(&halved).take_while(|(a, b)| a == b).count();
     Ok((full, halved, same))

@@ -7,17 +7,31 @@ use chapter08::naive::{matmul_ijk, matmul_tiled};
 use chapter08::precision::compare;
 use gpt2::layers::{LayerNorm, Params};
 use gpt2::optim::{AdamW, AdamWConfig, clip_factor, clip_grad_norm, grad_norm};
+use gpt2::quant::Weights;
 use gpt2::{GPT, GPTConfig};
 use ndarray::{Array1, Array2};
 
 #[test]
 fn bf16_weights_predict_nearly_the_same() {
     let model = GPT::load(&reference::dir()).unwrap();
-    let c = compare(&model, &reference::tokens().unwrap()).unwrap();
+    let c = compare(&model, &reference::tokens().unwrap(), Weights::Bf16).unwrap();
     assert_eq!(c.predictions, 768);
     assert!(c.max_logit_diff < 0.01 * c.logit_range, "{c:?}");
-    assert!((c.loss_f32 - c.loss_bf16).abs() < 1e-3, "{c:?}");
+    assert!((c.loss_f32 - c.loss_rounded).abs() < 1e-3, "{c:?}");
     assert!(c.same_argmax > 0.95, "{c:?}");
+}
+
+#[test]
+fn int8_and_int4_weights_predict_nearly_the_same_int4_less_so() {
+    let model = GPT::load(&reference::dir()).unwrap();
+    let tokens = reference::tokens().unwrap();
+    let int8 = compare(&model, &tokens, Weights::Int8).unwrap();
+    let int4 = compare(&model, &tokens, Weights::Int4).unwrap();
+    assert!(int8.max_logit_diff < 0.02 * int8.logit_range, "{int8:?}");
+    assert!((int8.loss_f32 - int8.loss_rounded).abs() < 0.01, "{int8:?}");
+    assert!(int8.same_argmax > 0.9, "{int8:?}");
+    assert!(int4.max_logit_diff > int8.max_logit_diff, "{int4:?}");
+    assert!((int4.loss_f32 - int4.loss_rounded).abs() < 0.1, "{int4:?}");
 }
 
 #[test]
@@ -25,11 +39,11 @@ fn bf16_copies_go_when_the_weights_change() {
     let mut model = GPT::new(GPTConfig::preset("nano").unwrap(), 0);
     model.use_bf16_for_decoding();
     assert!(model.uses_bf16());
-    assert!(model.h[0].mlp.c_fc.bf16.is_some());
+    assert!(model.h[0].mlp.c_fc.packed.is_some());
     let mut adamw = AdamW::new(&mut model, AdamWConfig::default());
     adamw.step(&mut model, 1e-3);
     assert!(!model.uses_bf16());
-    assert!(model.h.iter().all(|b| b.attn.c_attn.bf16.is_none()));
+    assert!(model.h.iter().all(|b| b.attn.c_attn.packed.is_none()));
 }
 
 #[test]

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Smaller weights for generating, measured on one machine in one session:
+#   book/runs/ch08-quant-bench.json  `gpt2 bench` at GPT-2 124M's shape: a 64-token prompt,
+#                                    then new tokens, with f32, bf16, int8 and int4 weights
+#   book/runs/ch08-quant-eval.jsonl  `gpt2 eval --weights` of the default `gpt2 train` run
+#                                    (chapter 6) on its validation split, each kind one line
+# `cargo run --release -p chapter08 -- quant` turns them into chapter 8's table and figure.
+# llama.cpp's side, book/runs/llamacpp-gpt2.txt, is `llama-bench -t 2 -p 64 -n 128` run right
+# after on GGUF files (F32, BF16, Q8_0, Q4_0) made by llama.cpp's own converter and quantizer
+# from a GPT-2 124M checkpoint, with llama.cpp built from its public source outside this
+# repository.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release
+bin=target/release/gpt2
+run=${1:-runs/shakespeare} # the default run: `gpt2 train` writes it
+runs=book/runs
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+"$bin" bench --preset gpt2 --steps 0 --generate 128 --json >"$runs/ch08-quant-bench.json"
+
+# The validation split as `gpt2 train` keeps it: the last 10% of the text's tokens.
+"$bin" tokenize --file data/tinyshakespeare.txt | tr ' ' '\n' | grep -v '^$' >"$tmp/all.ids"
+n=$(wc -l <"$tmp/all.ids")
+tail -n $(((n + 5) / 10)) "$tmp/all.ids" >"$tmp/val.ids"
+: >"$runs/ch08-quant-eval.jsonl"
+for w in f32 bf16 int8 int4; do
+    line=$("$bin" eval --model "$run" --ids "$tmp/val.ids" --seq 128 --json --weights "$w")
+    echo "{\"weights\":\"$w\",${line#\{}" >>"$runs/ch08-quant-eval.jsonl"
+done
+cat "$runs/ch08-quant-eval.jsonl"
