@@ -115,7 +115,7 @@ pub fn generation(model: &mut GPT, new: usize, decoding: Decoding) -> Result<f64
 pub struct DecodeTiming {
     /// Prompt tokens per second of the first pass over the prompt (the median of three).
     pub prefill_tokens_per_s: f64,
-    /// New tokens per second after it, one at a time with the KV cache.
+    /// New tokens per second after it, one at a time with the KV cache (the median of three).
     pub decode_tokens_per_s: f64,
     /// Bytes of weights each new token reads (the matrices in their format).
     pub weight_bytes: usize,
@@ -138,30 +138,29 @@ pub fn decode(
         .collect();
     model.use_weights(weights);
     let weight_bytes = model.weight_bytes();
-    let mut prefill = Vec::new();
-    let mut logits = None;
-    for _ in 0..3 {
-        let mut cache = model.new_cache();
-        let start = Instant::now();
-        let l = model.forward_cached(&ids, &mut cache)?;
-        prefill.push(start.elapsed().as_secs_f64());
-        logits = Some((l, cache));
-    }
-    prefill.sort_by(f64::total_cmp);
-    let (mut logits, mut cache) = logits.expect("three prefills");
     let argmax = |l: &ndarray::Array1<f32>| {
         (0..l.len()).fold(0, |b, i| if l[i] > l[b] { i } else { b }) as u32
     };
-    let start = Instant::now();
-    for _ in 0..new {
-        let next = argmax(&logits);
-        logits = model.forward_cached(&[next], &mut cache)?;
+    // Three rounds of the prompt and the new tokens; the medians.
+    let (mut prefill, mut decode) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let mut cache = model.new_cache();
+        let start = Instant::now();
+        let mut logits = model.forward_cached(&ids, &mut cache)?;
+        prefill.push(prompt as f64 / start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        for _ in 0..new {
+            let next = argmax(&logits);
+            logits = model.forward_cached(&[next], &mut cache)?;
+        }
+        decode.push(new as f64 / start.elapsed().as_secs_f64());
     }
-    let decode = new as f64 / start.elapsed().as_secs_f64();
+    prefill.sort_by(f64::total_cmp);
+    decode.sort_by(f64::total_cmp);
     model.use_weights(Weights::F32);
     Ok(DecodeTiming {
-        prefill_tokens_per_s: prompt as f64 / prefill[1],
-        decode_tokens_per_s: decode,
+        prefill_tokens_per_s: prefill[1],
+        decode_tokens_per_s: decode[1],
         weight_bytes,
     })
 }

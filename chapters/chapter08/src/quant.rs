@@ -94,7 +94,8 @@ pub fn table(rows: &[Row]) -> Result<String> {
     let Some(base) = rows.iter().find(|r| r.name == "f32") else {
         bail!("no f32 row");
     };
-    let peer = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+    let peer =
+        |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
     let mut out = String::new();
     out.push_str("| weights | MB per token | prompt of 64, tokens/s | llama.cpp | new tokens/s | llama.cpp | validation loss | change |\n");
     out.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
@@ -105,9 +106,9 @@ pub fn table(rows: &[Row]) -> Result<String> {
             r.name,
             r.megabytes,
             r.prefill,
-            peer(r.llama_prefill),
+            peer(r.llama_prefill, 0),
             r.decode,
-            peer(r.llama_decode.map(|v| (v * 10.0).round() / 10.0)),
+            peer(r.llama_decode, 1),
             r.loss,
             r.loss - base.loss
         )?;

@@ -50,3 +50,29 @@ fn book_shows_the_data_parallel_runs_and_the_cost_model_drawn_from_them() {
     let figure = std::fs::read(dir.path().join("target/figures/ch08-ddp-model.svg")).unwrap();
     bookcheck::assert_book_copy(&figure, "figures/ch08-ddp-model.svg");
 }
+
+#[test]
+fn book_shows_the_quantized_weights_table_and_figure_drawn_from_the_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = bookcheck::run(env!("CARGO_BIN_EXE_chapter08"), &["quant"], dir.path());
+    // Made from the kept bench, eval and llama-bench outputs alone: the same to the last digit.
+    bookcheck::assert_book_copy(printed.as_bytes(), "runs/ch08-quant.txt");
+    let figure = std::fs::read(dir.path().join("target/figures/ch08-quant.svg")).unwrap();
+    bookcheck::assert_book_copy(&figure, "figures/ch08-quant.svg");
+}
+
+#[test]
+fn int8_costs_the_trained_model_less_than_a_hundredth_of_a_nat() {
+    // Issue's bound, on the default run's validation split (book/runs/ch08-quant-eval.jsonl).
+    let runs = bookcheck::root().join("book/runs");
+    let rows = chapter08::quant::rows(
+        &runs.join("ch08-quant-bench.json"),
+        &runs.join("ch08-quant-eval.jsonl"),
+        None,
+    )
+    .unwrap();
+    let loss = |name: &str| rows.iter().find(|r| r.name == name).unwrap().loss;
+    assert!((loss("int8") - loss("f32")).abs() < 0.01);
+    // The f32 evaluation is the run's own last validation loss (chapter 6: 4.881).
+    assert!((loss("f32") - 4.881).abs() < 5e-4, "{}", loss("f32"));
+}
