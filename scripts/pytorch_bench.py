@@ -6,6 +6,7 @@ validation loss.
     python scripts/pytorch_bench.py                        the `shakespeare` shape, B = 8, T = 128
     python scripts/pytorch_bench.py --preset gpt2 --batch 4 --seq 64
     python scripts/pytorch_bench.py --train-minutes 10     also train on tiny Shakespeare
+    python scripts/pytorch_bench.py --matmul               torch.matmul at GPT-2's shapes, f32 and bf16
 
 The token ids come from the project's own tokenizer (`gpt2 tokenize --file`), so no tokenizer
 file is downloaded; build the command first (`cargo build --release`). Run it on a quiet
@@ -137,6 +138,30 @@ def report(model, val, b, t, k, start):
     print(f"  step {k:>5}  {elapsed / 60:5.1f} min  {b * t * k / elapsed:7.0f} tokens/s  validation loss {v:.3f}", flush=True)
 
 
+def matmul_gflops(m, k, n, dtype, reps=10):
+    """GFLOP/s of torch.matmul for [m, k]·[k, n] in `dtype`, the median of `reps` runs."""
+    a = torch.randn(m, k).to(dtype)
+    b = torch.randn(k, n).to(dtype)
+    torch.matmul(a, b)
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return 2 * m * k * n / times[len(times) // 2] / 1e9
+
+
+# GPT-2 124M's products at B = 4, T = 64 (256 rows): forward, and the backward's dx and dW.
+MATMUL_SHAPES = [
+    ("MLP c_fc forward", 256, 768, 3072),
+    ("MLP c_proj forward, c_fc dx", 256, 3072, 768),
+    ("LM head forward", 256, 768, 50257),
+    ("c_fc dW", 768, 256, 3072),
+    ("LM head dx", 256, 50257, 768),
+]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="shakespeare", choices=PRESETS)
@@ -145,8 +170,16 @@ def main():
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--generate", type=int, default=64)
     p.add_argument("--train-minutes", type=float, default=0)
+    p.add_argument("--matmul", action="store_true", help="time torch.matmul at GPT-2's shapes, then stop")
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
+    if args.matmul:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; torch.matmul, GFLOP/s")
+        for name, m, k, n in MATMUL_SHAPES:
+            f32 = matmul_gflops(m, k, n, torch.float32)
+            bf16 = matmul_gflops(m, k, n, torch.bfloat16)
+            print(f"{name:<30} [{m}, {k}]·[{k}, {n}]  f32 {f32:6.0f}  bf16 {bf16:6.0f}")
+        return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.preset}, B = {args.batch}, T = {args.seq}")
     print(f"{'training step':<34} {'s/step':>8} {'tokens/s':>10}")
     for name, bf16, fused in [("f32, AdamW", False, False), ("f32, fused AdamW", False, True), ("bf16 autocast, fused AdamW", True, True)]:

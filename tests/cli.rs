@@ -512,11 +512,10 @@ fn generate_with_bf16_weights() {
     assert_ne!(ids[0], ids[8], "one token repeated proves nothing");
 }
 
-#[test]
-fn eval_gives_the_references_loss_on_its_batch() {
-    // The fixture's batch is the first 4 windows of 16 of its token stream.
-    let expected = reference();
-    let ids: Vec<String> = expected["tokens"].as_array().unwrap()[..65]
+/// `gpt2 eval --json` of the reference model on the fixture's batch (the first 4 windows of 16
+/// of its token stream), with `extra` arguments.
+fn reference_eval(extra: &[&str]) -> serde_json::Value {
+    let ids: Vec<String> = reference()["tokens"].as_array().unwrap()[..65]
         .iter()
         .map(|i| i.to_string())
         .collect();
@@ -524,15 +523,22 @@ fn eval_gives_the_references_loss_on_its_batch() {
     let file = dir.path().join("batch.ids");
     std::fs::write(&file, ids.join(" ")).unwrap();
     let file = file.to_str().unwrap();
-    let o = gpt2(&[
+    let mut args = vec![
         "eval", "--model", TINY, "--ids", file, "--seq", "16", "--json",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let o = gpt2(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
+#[test]
+fn eval_gives_the_references_loss_on_its_batch() {
+    let v = reference_eval(&[]);
     assert_eq!(v["tokens"], 64);
     let (loss, theirs) = (
         v["loss"].as_f64().unwrap(),
-        expected["loss"].as_f64().unwrap(),
+        reference()["loss"].as_f64().unwrap(),
     );
     assert!((loss - theirs).abs() < 1e-5, "{loss} against {theirs}");
 }
@@ -555,30 +561,9 @@ fn eval_with_smaller_weights_stays_near_the_references_loss() {
     // Measured on the fixture's batch: bf16 -0.0002, int8 +0.0018, int4 -0.018 (a random
     // model: rounding may lower the loss as well as raise it). The bounds leave room for
     // summation order, not for a wrong scale or a lost block, and each kind must change the loss.
-    let expected = reference();
-    let ids: Vec<String> = expected["tokens"].as_array().unwrap()[..65]
-        .iter()
-        .map(|i| i.to_string())
-        .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("batch.ids");
-    std::fs::write(&file, ids.join(" ")).unwrap();
-    let theirs = expected["loss"].as_f64().unwrap();
+    let theirs = reference()["loss"].as_f64().unwrap();
     for (weights, bound) in [("bf16", 0.002), ("int8", 0.005), ("int4", 0.05)] {
-        let o = gpt2(&[
-            "eval",
-            "--model",
-            TINY,
-            "--ids",
-            file.to_str().unwrap(),
-            "--seq",
-            "16",
-            "--json",
-            "--weights",
-            weights,
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let v = reference_eval(&["--weights", weights]);
         let change = v["loss"].as_f64().unwrap() - theirs;
         assert!(change.abs() < bound, "{weights}: {change}");
         assert!(change.abs() > 1e-4, "{weights} changed nothing: {change}");
