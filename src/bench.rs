@@ -141,20 +141,25 @@ pub fn decode(
     let argmax = |l: &ndarray::Array1<f32>| {
         (0..l.len()).fold(0, |b, i| if l[i] > l[b] { i } else { b }) as u32
     };
-    // Three rounds of the prompt and the new tokens; the medians.
+    // Three rounds of the prompt and the new tokens; the medians. Driven from the pool, as
+    // `generate` does.
     let (mut prefill, mut decode) = (Vec::new(), Vec::new());
-    for _ in 0..3 {
-        let mut cache = model.new_cache();
-        let start = Instant::now();
-        let mut logits = model.forward_cached(&ids, &mut cache)?;
-        prefill.push(prompt as f64 / start.elapsed().as_secs_f64());
-        let start = Instant::now();
-        for _ in 0..new {
-            let next = argmax(&logits);
-            logits = model.forward_cached(&[next], &mut cache)?;
+    let m = &*model;
+    crate::kernels::on_pool(|| -> Result<(), ModelError> {
+        for _ in 0..3 {
+            let mut cache = m.new_cache();
+            let start = Instant::now();
+            let mut logits = m.forward_cached(&ids, &mut cache)?;
+            prefill.push(prompt as f64 / start.elapsed().as_secs_f64());
+            let start = Instant::now();
+            for _ in 0..new {
+                let next = argmax(&logits);
+                logits = m.forward_cached(&[next], &mut cache)?;
+            }
+            decode.push(new as f64 / start.elapsed().as_secs_f64());
         }
-        decode.push(new as f64 / start.elapsed().as_secs_f64());
-    }
+        Ok(())
+    })?;
     prefill.sort_by(f64::total_cmp);
     decode.sort_by(f64::total_cmp);
     model.use_weights(Weights::F32);

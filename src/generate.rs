@@ -95,6 +95,20 @@ pub fn generate(
     s: &Sampling,
     stop: Option<u32>,
     rng: &mut Rng,
+    on_token: impl FnMut(u32) + Send,
+) -> Result<Vec<u32>, ModelError> {
+    // Every token is a few dozen small products: driven from a thread of the pool, they start
+    // and end without putting this thread to sleep and waking it each time.
+    crate::kernels::on_pool(|| generate_here(model, prompt, max_new, s, stop, rng, on_token))
+}
+
+fn generate_here(
+    model: &GPT,
+    prompt: &[u32],
+    max_new: usize,
+    s: &Sampling,
+    stop: Option<u32>,
+    rng: &mut Rng,
     mut on_token: impl FnMut(u32),
 ) -> Result<Vec<u32>, ModelError> {
     let block = model.config.block_size;

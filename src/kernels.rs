@@ -64,8 +64,7 @@ pub fn matmul(a: ArrayView2<f32>, b: ArrayView2<f32>, mut c: ArrayViewMut2<f32>,
         return;
     }
     // Inside a rayon task (attention runs one per sequence) the threads are busy already.
-    let parallelism = if m * n * k >= PARALLEL_THRESHOLD && rayon::current_thread_index().is_none()
-    {
+    let parallelism = if m * n * k >= PARALLEL_THRESHOLD && !crate::kernels::nested() {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
@@ -121,9 +120,10 @@ fn matvec(
     }
     let (rs, cs) = (w.strides()[0], w.strides()[1]);
     // Inside a rayon task (attention's heads) the other threads are busy already.
-    let threads = match rayon::current_thread_index() {
-        Some(_) => 1,
-        None => rayon::current_num_threads(),
+    let threads = if nested() {
+        1
+    } else {
+        rayon::current_num_threads()
     };
     if cs == 1 && rs >= n as isize {
         // Rows of w are contiguous: y += Σ_i x[i] · w[i, ..], one axpy per row. The rows are
@@ -427,4 +427,33 @@ simd_dispatch! {
             *dx = dy * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du);
         }
     }
+}
+
+thread_local! {
+    /// Set on the pool thread that drives a whole generation (see [`on_pool`]).
+    static DRIVER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Inside a task that shares the threads with others already (attention's, one per sequence),
+/// where a product had better stay on its own thread.
+pub fn nested() -> bool {
+    rayon::current_thread_index().is_some() && !DRIVER.with(|d| d.get())
+}
+
+/// Runs `f` on a thread of the pool, which drives every product from there. A product started
+/// from outside the pool puts the calling thread to sleep until the pool is done and wakes it
+/// again, which costs more than a generated token's small products take; from inside, the
+/// driving thread works and waits with the others.
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    struct Driving;
+    impl Drop for Driving {
+        fn drop(&mut self) {
+            DRIVER.with(|d| d.set(false));
+        }
+    }
+    rayon::scope(|_| {
+        DRIVER.with(|d| d.set(true));
+        let _driving = Driving;
+        f()
+    })
 }

@@ -241,7 +241,7 @@ fn run_one(
     args: &GenerateArgs,
     s: &Sampling,
     rng: &mut Rng,
-    on_token: impl FnMut(u32),
+    on_token: impl FnMut(u32) + Send,
 ) -> Result<Vec<u32>> {
     if prompt_ids.is_empty() {
         bail!("the prompt is empty: give some text to continue with --prompt");

@@ -19,6 +19,9 @@ use gpt2::quant::Weights;
 
 const PROMPT: &str = "ROMEO:\nI will";
 
+/// Rounds of `gpt2 bench` and `llama-bench` that scripts/quant_runs.sh runs in turn.
+const ROUNDS: usize = 3;
+
 fn main() -> Result<()> {
     let which = std::env::args().nth(1).unwrap_or_default();
     let sections = [
@@ -60,13 +63,22 @@ fn main() -> Result<()> {
 fn quant() -> Result<()> {
     use chapter08::quant::{plot, rows, table};
     let runs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../book/runs");
+    let rounds = 1..=ROUNDS;
+    let benches: Vec<PathBuf> = rounds
+        .clone()
+        .map(|r| runs.join(format!("ch08-quant-bench-{r}.json")))
+        .collect();
+    let llamas: Vec<PathBuf> = rounds
+        .map(|r| runs.join(format!("llamacpp-gpt2-{r}.txt")))
+        .collect();
     let rows = rows(
-        &runs.join("ch08-quant-bench.json"),
+        &benches.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
         &runs.join("ch08-quant-eval.jsonl"),
-        Some(&runs.join("llamacpp-gpt2.txt")),
+        &llamas.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
     )?;
     println!(
-        "GPT-2 124M, batch 1, 2 threads; validation loss of the trained `shakespeare` model:\n"
+        "GPT-2 124M, batch 1, 2 threads, medians of {ROUNDS} rounds of ours and llama.cpp's in turn; \
+         validation loss of the trained `shakespeare` model:\n"
     );
     print!("{}", table(&rows)?);
     let path = PathBuf::from("target/figures/ch08-quant.svg");

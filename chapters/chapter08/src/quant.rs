@@ -36,23 +36,43 @@ fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// Our speeds from `gpt2 bench --json`, the losses from `gpt2 eval --json` lines (each with a
-/// "weights" key), and llama.cpp's speeds from `llama-bench`'s table (None if absent).
-pub fn rows(bench: &Path, evals: &Path, llama: Option<&Path>) -> Result<Vec<Row>> {
-    let bench: Value = serde_json::from_str(&read(bench)?)?;
+/// The middle value (the lower of the two middle ones for an even count).
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len().saturating_sub(1) / 2).copied()
+}
+
+/// Our speeds from rounds of `gpt2 bench --json`, the losses from `gpt2 eval --json` lines (each
+/// with a "weights" key), and llama.cpp's speeds from rounds of `llama-bench`'s table, run in
+/// turn with ours: each speed is the median of its rounds.
+pub fn rows(benches: &[&Path], evals: &Path, llamas: &[&Path]) -> Result<Vec<Row>> {
+    let benches: Vec<Value> = benches
+        .iter()
+        .map(|p| Ok(serde_json::from_str(&read(p)?)?))
+        .collect::<Result<_>>()?;
     let evals: Vec<Value> = read(evals)?
         .lines()
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()?;
-    let llama = match llama {
-        Some(path) => read(path)?,
-        None => String::new(),
-    };
+    let llamas: Vec<String> = llamas.iter().map(|p| read(p)).collect::<Result<_>>()?;
     KINDS
         .iter()
         .map(|&(name, theirs)| {
-            let d = &bench["decode"][name];
-            let number = |v: &Value| v.as_f64().context(format!("no {name} in the bench run"));
+            let ours = |key: &str| {
+                let v: Option<Vec<f64>> = benches
+                    .iter()
+                    .map(|b| b["decode"][name][key].as_f64())
+                    .collect();
+                v.and_then(median)
+                    .context(format!("no {name} {key} in the bench runs"))
+            };
+            let peer = |test: &str| {
+                let v: Option<Vec<f64>> = llamas
+                    .iter()
+                    .map(|t| llama_speed(t, theirs, test))
+                    .collect();
+                v.and_then(median)
+            };
             let loss = evals
                 .iter()
                 .find(|e| e["weights"] == name)
@@ -60,11 +80,11 @@ pub fn rows(bench: &Path, evals: &Path, llama: Option<&Path>) -> Result<Vec<Row>
                 .context(format!("no {name} evaluation"))?;
             Ok(Row {
                 name: name.to_string(),
-                megabytes: number(&d["weight_bytes"])? / 1e6,
-                prefill: number(&d["prefill_tokens_per_s"])?,
-                decode: number(&d["decode_tokens_per_s"])?,
-                llama_prefill: llama_speed(&llama, theirs, "pp64"),
-                llama_decode: llama_speed(&llama, theirs, "tg128"),
+                megabytes: ours("weight_bytes")? / 1e6,
+                prefill: ours("prefill_tokens_per_s")?,
+                decode: ours("decode_tokens_per_s")?,
+                llama_prefill: peer("pp64"),
+                llama_decode: peer("tg128"),
                 loss,
             })
         })
@@ -163,6 +183,13 @@ pub fn plot(rows: &[Row], path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_of_rounds_is_the_middle_one() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0]), Some(1.0));
+        assert_eq!(median(vec![]), None);
+    }
 
     #[test]
     fn llama_bench_rows_are_found_by_model_type_and_test() {

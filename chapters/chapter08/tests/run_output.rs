@@ -66,9 +66,9 @@ fn int8_costs_the_trained_model_less_than_a_hundredth_of_a_nat() {
     // Issue's bound, on the default run's validation split (book/runs/ch08-quant-eval.jsonl).
     let runs = bookcheck::root().join("book/runs");
     let rows = chapter08::quant::rows(
-        &runs.join("ch08-quant-bench.json"),
+        &[&runs.join("ch08-quant-bench-1.json")],
         &runs.join("ch08-quant-eval.jsonl"),
-        None,
+        &[],
     )
     .unwrap();
     let loss = |name: &str| rows.iter().find(|r| r.name == name).unwrap().loss;
