@@ -11,7 +11,7 @@
 //!
 //! The row of activations that meets the weights is rounded the same way, to int8 per block, so
 //! that each block's dot product is one of small integers, exact in int32: the CPU's byte dot
-//! product (AVX-512 VNNI's `vpdpbusd`, 32 multiply-adds of unsigned by signed bytes per
+//! product (AVX-512 VNNI's `vpdpbusd`, 64 multiply-adds of unsigned by signed bytes per
 //! instruction) computes it, and one f32 multiply-add per block scales it by d_w·d_x.
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
