@@ -107,11 +107,7 @@ impl QMatrix {
             .zip(w.outer_iter().into_par_iter())
             .for_each(|((data, scales), row)| {
                 for (b, scale) in scales.iter_mut().enumerate() {
-                    let mut block = [0.0f32; BLOCK];
-                    for (k, v) in block.iter_mut().enumerate() {
-                        *v = row.get(b * BLOCK + k).copied().unwrap_or(0.0);
-                    }
-                    let (d, q) = quantize_block(&block, kind);
+                    let (d, q) = quantize_block(&block_at(|k| row.get(k).copied(), b), kind);
                     *scale = d;
                     store(&q, kind, b, data);
                 }
@@ -217,6 +213,11 @@ impl QMatrix {
     // ANCHOR_END: forward
 }
 
+/// Block `b` of a row whose entry k is `get(k)`, zeros past the row's end.
+fn block_at(get: impl Fn(usize) -> Option<f32>, b: usize) -> [f32; BLOCK] {
+    std::array::from_fn(|k| get(b * BLOCK + k).unwrap_or(0.0))
+}
+
 /// Stores block `b`'s integers unsigned into its row's bytes `row`, in `kind`'s layout.
 fn store(q: &[i8; BLOCK], kind: QuantKind, b: usize, row: &mut [u8]) {
     let off = kind.offset();
@@ -272,11 +273,8 @@ impl QRow {
         let mut d = vec![0.0f32; m.blocks];
         let mut correction = vec![0.0f32; m.blocks];
         for b in 0..m.blocks {
-            let mut block = [0.0f32; BLOCK];
-            for (k, v) in block.iter_mut().enumerate() {
-                *v = x.get(b * BLOCK + k).copied().unwrap_or(0.0);
-            }
-            let (scale, ints) = quantize_block(&block, QuantKind::Int8);
+            let (scale, ints) =
+                quantize_block(&block_at(|k| x.get(k).copied(), b), QuantKind::Int8);
             d[b] = scale;
             q[b * BLOCK..(b + 1) * BLOCK].copy_from_slice(&ints);
             let sum: i32 = ints.iter().map(|&v| v as i32).sum();
