@@ -259,3 +259,187 @@ fn prompt_ids_in_examples_are_the_prompts_tokens() {
     }
     assert!(checked > 0, "no example to check");
 }
+
+// The translations (po/<language>.po, see CONTRIBUTING.md).
+
+fn catalogues() -> Vec<(PathBuf, Vec<bookcheck::po::Entry>)> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(root().join("po")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "po") {
+            let text = fs::read_to_string(&path).unwrap();
+            let entries =
+                bookcheck::po::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            found.push((path, entries));
+        }
+    }
+    assert!(!found.is_empty(), "no catalogue in po/");
+    found
+}
+
+/// mdbook-gettext shows the English text for a missing, empty or fuzzy translation: a page
+/// would silently switch language in mid-paragraph.
+#[test]
+fn every_message_is_translated_and_none_is_fuzzy() {
+    for (path, entries) in catalogues() {
+        let mut problems = Vec::new();
+        for e in entries.iter().skip(1) {
+            let what = e.msgid.chars().take(60).collect::<String>();
+            if e.obsolete {
+                problems.push(format!(
+                    "obsolete entry (run msgmerge --no-obsolete): {what:?}"
+                ));
+            } else if e.msgstr.trim().is_empty() {
+                problems.push(format!("line {}: untranslated: {what:?}", e.line));
+            } else if e.flags.iter().any(|f| f == "fuzzy") {
+                problems.push(format!("line {}: fuzzy: {what:?}", e.line));
+            }
+        }
+        assert!(
+            problems.is_empty(),
+            "{}: {} incomplete message(s):\n{}",
+            path.display(),
+            problems.len(),
+            problems.join("\n")
+        );
+    }
+}
+
+/// A translation changes the words, never the program's: inline code, include links,
+/// formulas, link targets and HTML tags come through message by message, and so does every
+/// number (a translation may write a number word in digits: "sum to one", "합이 1").
+#[test]
+fn translations_keep_code_formulas_links_and_numbers() {
+    for (path, entries) in catalogues() {
+        let mut problems = Vec::new();
+        for e in entries.iter().skip(1).filter(|e| !e.msgstr.is_empty()) {
+            let (mut en, mut tr) = (
+                bookcheck::po::kept(&e.msgid),
+                bookcheck::po::kept(&e.msgstr),
+            );
+            let mut numbers = en.remove("number").unwrap_or_default();
+            for n in tr.remove("number").unwrap_or_default() {
+                if let Some(i) = numbers.iter().position(|m| *m == n) {
+                    numbers.remove(i);
+                }
+            }
+            if !numbers.is_empty() {
+                problems.push(format!(
+                    "line {}: the numbers {numbers:?} are missing",
+                    e.line
+                ));
+            }
+            for kind in en
+                .keys()
+                .chain(tr.keys())
+                .collect::<std::collections::BTreeSet<_>>()
+            {
+                let (a, b) = (en.get(kind), tr.get(kind));
+                if a != b {
+                    problems.push(format!(
+                        "line {}: the {kind}s differ: {:?} in English, {:?} translated",
+                        e.line,
+                        a.cloned().unwrap_or_default(),
+                        b.cloned().unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        assert!(
+            problems.is_empty(),
+            "{}:\n{}",
+            path.display(),
+            problems.join("\n")
+        );
+    }
+}
+
+/// The include links of the translated pages name files and anchors that exist.
+#[test]
+fn every_translated_include_resolves() {
+    let mut count = 0;
+    for (path, entries) in catalogues() {
+        for e in &entries {
+            for (file, selector) in include_links(&e.msgstr) {
+                count += 1;
+                let file = root().join("book").join(&file);
+                let source = fs::read_to_string(&file).unwrap_or_else(|_| {
+                    panic!(
+                        "{} line {}: includes missing {}",
+                        path.display(),
+                        e.line,
+                        file.display()
+                    )
+                });
+                if let Some(sel) = selector {
+                    check_selector(&file, &source, &sel)
+                        .unwrap_or_else(|m| panic!("{} line {}: {m}", path.display(), e.line));
+                }
+            }
+        }
+    }
+    assert!(count > 0, "no translated page includes anything");
+}
+
+/// The catalogues hold exactly the messages of today's English pages: a changed paragraph
+/// needs its translation updated in the same change. Needs mdbook and mdbook-xgettext (the
+/// book's tools, which `.ci/run` installs); without them the test says so and passes, unless
+/// `REQUIRE_BOOK_TOOLS` is set.
+#[test]
+fn catalogues_hold_the_messages_of_the_english_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("mdbook")
+        .args(["build", "-d"])
+        .arg(dir.path())
+        .current_dir(root())
+        .env(
+            "MDBOOK_OUTPUT",
+            r#"{"xgettext": {"pot-file": "messages.pot", "granularity": 0}}"#,
+        )
+        .env("MDBOOK_BUILD__USE_DEFAULT_PREPROCESSORS", "false")
+        .output();
+    let ok = out.as_ref().is_ok_and(|o| o.status.success());
+    if !ok {
+        let why = match &out {
+            Err(e) => format!("cannot run mdbook: {e}"),
+            Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
+        };
+        assert!(
+            std::env::var_os("REQUIRE_BOOK_TOOLS").is_none(),
+            "extracting the catalogue failed: {why}"
+        );
+        // Past the harness's capture, so that a skipped check is seen.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("skipped: needs mdbook and mdbook-xgettext ({why})\n").as_bytes(),
+        );
+        return;
+    }
+    let pot = fs::read_to_string(dir.path().join("messages.pot")).unwrap();
+    let english: std::collections::BTreeSet<String> = bookcheck::po::parse(&pot)
+        .unwrap()
+        .into_iter()
+        .skip(1)
+        .map(|e| e.msgid)
+        .collect();
+    for (path, entries) in catalogues() {
+        let translated: std::collections::BTreeSet<String> = entries
+            .into_iter()
+            .skip(1)
+            .filter(|e| !e.obsolete)
+            .map(|e| e.msgid)
+            .collect();
+        let missing: Vec<_> = english.difference(&translated).collect();
+        let stale: Vec<_> = translated.difference(&english).collect();
+        assert!(
+            missing.is_empty() && stale.is_empty(),
+            "{} is out of step with the English pages (CONTRIBUTING.md says how to refresh it): \
+             {} new message(s) {:?}, {} message(s) no longer in the pages {:?}",
+            path.display(),
+            missing.len(),
+            missing.iter().take(3).collect::<Vec<_>>(),
+            stale.len(),
+            stale.iter().take(3).collect::<Vec<_>>()
+        );
+    }
+}

@@ -4,6 +4,9 @@
 //! Set `UPDATE_RUNS=1` when running the tests to refresh the book's copies after a deliberate
 //! change, then review the difference.
 
+pub mod po;
+pub mod tex;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
