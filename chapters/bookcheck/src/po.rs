@@ -120,6 +120,10 @@ pub fn kept(text: &str) -> BTreeMap<&'static str, Vec<String>> {
         ("mdbook link", r"\{\{#.*?\}\}"),
         ("formula", r"(?s)\$\$.+?\$\$|\$[^$]+?\$"),
         ("link target", r"\]\([^)\s]+\)"),
+        // Emphasis may be written <em>…</em> in a translation: gettext writes `*word*` back
+        // as `_word_`, which Markdown does not close before a following letter (a Korean
+        // particle: `_열_을`).
+        ("emphasis tag", r"</?(?:em|strong)>"),
         ("html tag", r"<[a-zA-Z/][^>]*>"),
         ("number", r"\d+(?:[.,]\d+)*"),
     ] {
