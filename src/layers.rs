@@ -93,17 +93,10 @@ impl Linear {
             .broadcast(y.raw_dim())
             .expect("bias is [out]");
         y.assign(&bias);
-        if let Some(w) = &self.packed {
-            if w.forward(x, y.view_mut(), true) {
-                return;
-            }
-            // bfloat16 weights and several rows (a prompt): the bfloat16 multiply, where the
-            // CPU has it.
-            if matches!(w, Packed::Bf16(_))
-                && crate::matmul_bf16::matmul_bf16(x, self.weight.value.view(), y.view_mut(), true)
-            {
-                return;
-            }
+        if let Some(w) = &self.packed
+            && w.forward(x, y.view_mut(), true)
+        {
+            return;
         }
         matmul(x, self.weight.value.view(), y, true);
     }

@@ -62,6 +62,7 @@ fn pair(lo: f32, hi: f32) -> u32 {
 
 /// B [K, N] packed in panels of NR columns: panel p, pair q, column j at
 /// `(p · K2 + q) · NR + j`, K2 = ⌈K / 2⌉. Columns and rows past the edge are 0.
+#[derive(Debug, Clone, PartialEq)]
 pub struct PackedB {
     k: usize,
     n: usize,

@@ -509,12 +509,12 @@ impl GPT {
     /// LM head, in the format they compute in.
     pub fn weight_bytes(&self) -> usize {
         let linear = |l: &crate::layers::Linear| match &l.packed {
-            Some(Packed::Bf16(_)) => 2 * l.weight.value.len(),
+            Some(Packed::Bf16(..)) => 2 * l.weight.value.len(),
             Some(Packed::Int(q)) => q.bytes(),
             None => 4 * l.weight.value.len(),
         };
         let head = match &self.wte_packed {
-            Some(Packed::Bf16(_)) => 2 * self.wte.value.len(),
+            Some(Packed::Bf16(..)) => 2 * self.wte.value.len(),
             Some(Packed::Int(q)) => q.bytes(),
             None => 4 * self.wte.value.len(),
         };

@@ -18,6 +18,7 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
 use crate::bf16::Bf16Matrix;
+use crate::matmul_bf16::PackedB;
 
 /// Numbers per block, each block with its own scale.
 pub const BLOCK: usize = 32;
@@ -472,7 +473,7 @@ mod vnni {
 pub enum Weights {
     #[default]
     F32,
-    /// bfloat16 copies, for one-row products (decoding).
+    /// bfloat16 copies, for decoding and (with AVX512-BF16) prompts.
     Bf16,
     /// int8 in blocks of 32, for every product.
     Int8,
@@ -494,7 +495,10 @@ impl Weights {
 /// A weight matrix's copy in a format smaller than f32, [out, in].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Packed {
-    Bf16(Bf16Matrix),
+    /// bfloat16 rows for one-token products; and, where the CPU multiplies in bfloat16, the
+    /// same weights in `matmul_bf16`'s pair layout for a prompt's rows, packed once here
+    /// rather than at every product.
+    Bf16(Bf16Matrix, Option<PackedB>),
     Int(QMatrix),
 }
 
@@ -503,7 +507,10 @@ impl Packed {
     pub fn new(w: ArrayView2<f32>, weights: Weights) -> Option<Packed> {
         match weights {
             Weights::F32 => None,
-            Weights::Bf16 => Some(Packed::Bf16(Bf16Matrix::from_f32(w))),
+            Weights::Bf16 => Some(Packed::Bf16(
+                Bf16Matrix::from_f32(w),
+                crate::matmul_bf16::available().then(|| PackedB::new(w.t())),
+            )),
             Weights::Int8 => Some(Packed::Int(QMatrix::from_f32(w, QuantKind::Int8))),
             Weights::Int4 => Some(Packed::Int(QMatrix::from_f32(w, QuantKind::Int4))),
         }
@@ -511,17 +518,22 @@ impl Packed {
 
     pub fn weights(&self) -> Weights {
         match self {
-            Packed::Bf16(_) => Weights::Bf16,
+            Packed::Bf16(..) => Weights::Bf16,
             Packed::Int(q) if q.kind() == QuantKind::Int8 => Weights::Int8,
             Packed::Int(_) => Weights::Int4,
         }
     }
 
     /// y = x·selfᵀ (or y += it): x: [N, in] -> y: [N, out]. Returns false, doing nothing, where
-    /// the f32 weights serve better: bfloat16 copies take single contiguous rows only.
-    pub fn forward(&self, x: ArrayView2<f32>, y: ArrayViewMut2<f32>, accumulate: bool) -> bool {
+    /// the f32 weights serve better (bfloat16 prompts where the CPU lacks AVX512-BF16).
+    pub fn forward(&self, x: ArrayView2<f32>, mut y: ArrayViewMut2<f32>, accumulate: bool) -> bool {
         match self {
-            Packed::Bf16(w) => w.matvec(x, y, accumulate),
+            Packed::Bf16(w, pairs) => {
+                w.matvec(x, y.view_mut(), accumulate)
+                    || pairs.as_ref().is_some_and(|p| {
+                        crate::matmul_bf16::matmul_bf16_packed(x, p, y, accumulate)
+                    })
+            }
             Packed::Int(w) => {
                 w.matmul(x, y, accumulate);
                 true
@@ -538,6 +550,25 @@ mod tests {
     fn random(rows: usize, cols: usize, seed: u64) -> Array2<f32> {
         let mut rng = Rng::new(seed);
         Array2::from_shape_simple_fn((rows, cols), || rng.normal() as f32 * 0.05)
+    }
+
+    #[test]
+    fn a_bf16_prompt_through_the_weights_packed_once_equals_packing_them_per_product() {
+        if !crate::matmul_bf16::available() {
+            return;
+        }
+        let (w, x) = (random(70, 96, 3), random(5, 96, 4)); // w: [out, in], x: [N, in]
+        let packed = Packed::new(w.view(), Weights::Bf16).unwrap();
+        let mut once = Array2::from_elem((5, 70), 1.0f32);
+        let mut each = once.clone();
+        assert!(packed.forward(x.view(), once.view_mut(), true));
+        assert!(crate::matmul_bf16::matmul_bf16(
+            x.view(),
+            w.t(),
+            each.view_mut(),
+            true
+        ));
+        assert_eq!(once, each);
     }
 
     #[test]
