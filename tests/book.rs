@@ -317,10 +317,9 @@ fn translations_keep_code_formulas_links_and_numbers() {
                 bookcheck::po::kept(&e.msgid),
                 bookcheck::po::kept(&e.msgstr),
             );
-            for k in ["emphasis tag"] {
-                en.remove(k);
-                tr.remove(k);
-            }
+            // Emphasis may move into <em> tags (see bookcheck::po::kept).
+            en.remove("emphasis tag");
+            tr.remove("emphasis tag");
             let mut numbers = en.remove("number").unwrap_or_default();
             for n in tr.remove("number").unwrap_or_default() {
                 if let Some(i) = numbers.iter().position(|m| *m == n) {
