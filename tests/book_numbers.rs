@@ -53,8 +53,8 @@ fn allowed() -> Vec<(&'static str, &'static str, Why)> {
     vec![
         ("ch08-optimization.md", "0.56", Derived(bytes("int8"))),
         ("ch08-optimization.md", "0.31", Derived(bytes("int4"))),
-        ("ch08-optimization.md", "1.5", Derived(speed("int8"))),
-        ("ch08-optimization.md", "2.1", Derived(speed("int4"))),
+        ("ch08-optimization.md", "1.6", Derived(speed("int8"))),
+        ("ch08-optimization.md", "2.0", Derived(speed("int4"))),
         ("ch06-training.md", "2.4", Derived(3825.0 / 1563.0)),
         (
             "ch08-optimization.md",
