@@ -251,16 +251,42 @@ fn multiply(
             unsafe {
                 kernel(pa, pb, k2, &mut tile)
             };
-            for i in 0..rows {
+            let store = |dst: &mut f32, v: f32| *dst = if accumulate { *dst + v } else { v };
+            if c_rs == 1 && c_cs != 1 {
+                // c transposed (a product swapped to keep the long side in B): its columns
+                // are in one piece, so write the tile column by column.
                 for j in 0..cols {
-                    let (row, col) = (r * MR + i, p * NR + j);
-                    let offset = row as isize * c_rs + col as isize * c_cs;
-                    // SAFETY: (row, col) is inside c, and each task writes only its own
-                    // columns p·NR.. of c.
+                    // SAFETY: as below, with the tile's rows r·MR.. of column p·NR + j.
                     unsafe {
-                        let dst = c_ptr.get().offset(offset);
-                        let v = tile[i * NR + j];
-                        *dst = if accumulate { *dst + v } else { v };
+                        let first = c_ptr
+                            .get()
+                            .offset((r * MR) as isize + (p * NR + j) as isize * c_cs);
+                        let dst = std::slice::from_raw_parts_mut(first, rows);
+                        for (i, d) in dst.iter_mut().enumerate() {
+                            store(d, tile[i * NR + j]);
+                        }
+                    }
+                }
+                continue;
+            }
+            for i in 0..rows {
+                let (row, col) = (r * MR + i, p * NR);
+                let src = &tile[i * NR..i * NR + cols];
+                // SAFETY: (row, col..col + cols) is inside c, and each task writes only its
+                // own columns p·NR.. of c.
+                unsafe {
+                    let first = c_ptr
+                        .get()
+                        .offset(row as isize * c_rs + col as isize * c_cs);
+                    if c_cs == 1 {
+                        // A row of c in one piece: a loop the compiler vectorizes. With a
+                        // short k this write-back would otherwise cost as much as the tile.
+                        let dst = std::slice::from_raw_parts_mut(first, cols);
+                        dst.iter_mut().zip(src).for_each(|(d, &v)| store(d, v));
+                    } else {
+                        for (j, &v) in src.iter().enumerate() {
+                            store(&mut *first.offset(j as isize * c_cs), v);
+                        }
                     }
                 }
             }
