@@ -13,9 +13,9 @@
 //! packed A, panel of MR = 8 rows:       q = 0: [a00 a01 | a10 a11 | … | a70 a71]
 //! ```
 //!
-//! Each task multiplies one panel of B (it stays in the L2 cache) by every panel of A, in
-//! register tiles of 8 rows × 32 columns: 16 accumulators, 2 loads of B and 8 broadcasts of A
-//! per 16 `vdpbf16ps`.
+//! Each task packs one panel of B itself, into its core's L2 cache rather than into memory,
+//! and multiplies it by every panel of A, in register tiles of 8 rows × 32 columns: 16
+//! accumulators, 2 loads of B and 8 broadcasts of A per 16 `vdpbf16ps`.
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
@@ -70,12 +70,9 @@ pub struct PackedB {
 }
 
 impl PackedB {
+    /// `b` packed whole, for a weight multiplied many times (a prompt's bf16 products).
     pub fn new(b: ArrayView2<f32>) -> PackedB {
-        PackedB::new_in(b, Vec::new())
-    }
-
-    /// `new`, in `buffer`'s memory (reused from product to product: no new pages to fault in).
-    pub fn new_in(b: ArrayView2<f32>, mut data: Vec<u32>) -> PackedB {
+        let mut data = Vec::new();
         let (k, n) = b.dim();
         let (k2, panels) = (k.div_ceil(2), n.div_ceil(NR));
         data.clear();
@@ -119,11 +116,6 @@ impl PackedB {
             });
         }
         PackedB { k, n, data }
-    }
-
-    /// The memory, for the next product.
-    pub fn into_buffer(self) -> Vec<u32> {
-        self.data
     }
 
     pub fn k(&self) -> usize {
@@ -186,18 +178,140 @@ pub fn matmul_bf16(
     if a.strides()[0] == 1 && a.strides()[1] != 1 && m > n {
         return matmul_bf16(b.t(), a.t(), c.reversed_axes(), accumulate);
     }
-    let (a_buf, b_buf) = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
-    let packed = PackedB::new_in(b, b_buf);
-    let a_buf = multiply(a, &packed, c, accumulate, a_buf);
-    let b_buf = packed.into_buffer();
-    BUFFERS.with(|b| *b.borrow_mut() = (a_buf, b_buf));
+    let a_buf = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    let a_buf = multiply(a, Panels::Unpacked(b), c, accumulate, a_buf);
+    BUFFERS.with(|b| *b.borrow_mut() = a_buf);
     true
 }
 
 thread_local! {
-    /// The packed operands' memory of this thread's last product. (Taken out during a product,
-    /// so that a product started on this thread meanwhile, by rayon, gets fresh memory.)
-    static BUFFERS: std::cell::RefCell<(Vec<u32>, Vec<u32>)> = Default::default();
+    /// Packed A's memory of this thread's last product. (Taken out during a product, so that a
+    /// product started on this thread meanwhile, by rayon, gets fresh memory.)
+    static BUFFERS: std::cell::RefCell<Vec<u32>> = Default::default();
+    /// The panel of B a task packs for itself.
+    static PANEL: std::cell::RefCell<Vec<u32>> = Default::default();
+}
+
+/// B as `multiply` takes it: packed once already, or packed a panel at a time by the task
+/// that multiplies it, so that the panel goes to that core's cache rather than to memory.
+#[derive(Clone, Copy)]
+enum Panels<'a> {
+    Packed(&'a PackedB),
+    Unpacked(ArrayView2<'a, f32>),
+}
+
+/// Panel p of B (NR columns from p · NR, all rows), packed into `out` as `PackedB` lays it
+/// out: pair q, column j at q · NR + j; columns past the edge and a missing last row are 0.
+fn pack_panel(b: ArrayView2<f32>, p: usize, out: &mut Vec<u32>) {
+    let (k, n) = b.dim();
+    let k2 = k.div_ceil(2);
+    let cols = NR.min(n - p * NR);
+    out.clear();
+    out.resize(k2 * NR, 0);
+    let (rs, cs) = (b.strides()[0], b.strides()[1]);
+    let base = b.as_ptr();
+    // SAFETY (every read below): (kk, j) with kk < k and j < n lies inside b.
+    let at = |kk: usize, j: usize| unsafe { *base.offset(kk as isize * rs + j as isize * cs) };
+    #[cfg(target_arch = "x86_64")]
+    if cols == NR && cs == 1 {
+        // Rows in one piece: 32 numbers of each of two rows at a time.
+        for q in 0..k / 2 {
+            // SAFETY: rows 2q and 2q + 1 hold NR numbers from column p · NR, and out holds
+            // NR words from q · NR; the CPU has AVX-512 (matmul_bf16 checked).
+            unsafe {
+                let r0 = base.offset(2 * q as isize * rs + (p * NR) as isize);
+                let r1 = r0.offset(rs);
+                pairs_of_rows(r0, r1, out.as_mut_ptr().add(q * NR));
+            }
+        }
+        if k % 2 == 1 {
+            for j in 0..NR {
+                out[(k2 - 1) * NR + j] = pair(at(k - 1, p * NR + j), 0.0);
+            }
+        }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if rs == 1 {
+        // Columns in one piece: a column's 32 numbers are 16 pairs of consecutive rows.
+        let mut tmp = [0u32; 16];
+        for jj in 0..cols {
+            let col = unsafe { base.offset((p * NR + jj) as isize * cs) };
+            let mut q = 0;
+            while 2 * q + 32 <= k {
+                // SAFETY: the column holds k numbers; the CPU has AVX-512.
+                unsafe { pairs_of_column(col.add(2 * q), &mut tmp) };
+                for (i, &w) in tmp.iter().enumerate() {
+                    out[(q + i) * NR + jj] = w;
+                }
+                q += 16;
+            }
+            for q in q..k2 {
+                let hi = if 2 * q + 1 < k {
+                    at(2 * q + 1, p * NR + jj)
+                } else {
+                    0.0
+                };
+                out[q * NR + jj] = pair(at(2 * q, p * NR + jj), hi);
+            }
+        }
+        return;
+    }
+    for q in 0..k2 {
+        for jj in 0..cols {
+            let hi = if 2 * q + 1 < k {
+                at(2 * q + 1, p * NR + jj)
+            } else {
+                0.0
+            };
+            out[q * NR + jj] = pair(at(2 * q, p * NR + jj), hi);
+        }
+    }
+}
+
+/// Sixteen f32 bit patterns rounded to bf16 as `to_bf16` does, each in its lane's low half.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn round16(x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512i {
+    use std::arch::x86_64::*;
+    let bits = _mm512_castps_si512(x);
+    let odd = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), _mm512_set1_epi32(1));
+    let rounded = _mm512_add_epi32(bits, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), odd));
+    let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
+    let quiet = _mm512_or_si512(_mm512_srli_epi32::<16>(bits), _mm512_set1_epi32(0x40));
+    _mm512_mask_mov_epi32(_mm512_srli_epi32::<16>(rounded), nan, quiet)
+}
+
+/// out[j] = pair(r0[j], r1[j]) for j < 32.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn pairs_of_rows(r0: *const f32, r1: *const f32, out: *mut u32) {
+    use std::arch::x86_64::*;
+    for h in 0..2 {
+        // SAFETY: the caller gives 32 numbers at r0 and r1, and 32 words at out.
+        unsafe {
+            let lo = round16(_mm512_loadu_ps(r0.add(16 * h)));
+            let hi = round16(_mm512_loadu_ps(r1.add(16 * h)));
+            let w = _mm512_or_si512(lo, _mm512_slli_epi32::<16>(hi));
+            _mm512_storeu_si512(out.add(16 * h) as *mut __m512i, w);
+        }
+    }
+}
+
+/// out[i] = pair(x[2i], x[2i + 1]) for i < 16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn pairs_of_column(x: *const f32, out: &mut [u32; 16]) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller gives 32 numbers at x.
+    unsafe {
+        // Rounded, then each 32-bit lane narrowed to its low 16 bits: 16 bf16 in order, which
+        // read as 32-bit words are the pairs.
+        let lo = _mm512_cvtepi32_epi16(round16(_mm512_loadu_ps(x)));
+        let hi = _mm512_cvtepi32_epi16(round16(_mm512_loadu_ps(x.add(16))));
+        _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, lo);
+        _mm256_storeu_si256(out.as_mut_ptr().add(8) as *mut __m256i, hi);
+    }
 }
 
 /// `matmul_bf16` with B packed already (a weight packed once per step).
@@ -210,36 +324,34 @@ pub fn matmul_bf16_packed(
     if !available() {
         return false;
     }
-    multiply(a, b, c, accumulate, Vec::new());
+    multiply(a, Panels::Packed(b), c, accumulate, Vec::new());
     true
 }
 
 /// The product, packing A into `a_buf`, which it returns for reuse.
 fn multiply(
     a: ArrayView2<f32>,
-    b: &PackedB,
+    b: Panels,
     mut c: ArrayViewMut2<f32>,
     accumulate: bool,
     a_buf: Vec<u32>,
 ) -> Vec<u32> {
     let (m, k) = a.dim();
-    assert_eq!(
-        k, b.k,
-        "matmul_bf16: a is [{m}, {k}] but b is [{}, {}]",
-        b.k, b.n
-    );
-    assert_eq!(c.dim(), (m, b.n), "matmul_bf16: c must be [{m}, {}]", b.n);
-    if m == 0 || b.n == 0 {
+    let (bk, n) = match b {
+        Panels::Packed(b) => (b.k, b.n),
+        Panels::Unpacked(b) => b.dim(),
+    };
+    assert_eq!(k, bk, "matmul_bf16: a is [{m}, {k}] but b is [{bk}, {n}]");
+    assert_eq!(c.dim(), (m, n), "matmul_bf16: c must be [{m}, {n}]");
+    if m == 0 || n == 0 {
         return a_buf;
     }
     let pa = pack_a(a, a_buf);
     let k2 = k.div_ceil(2);
-    let n = b.n;
     let (c_rs, c_cs) = (c.strides()[0], c.strides()[1]);
     let c_ptr = SendPtr(c.as_mut_ptr());
     let panels = n.div_ceil(NR);
-    (0..panels).into_par_iter().for_each(|p| {
-        let pb = &b.data[p * k2 * NR..(p + 1) * k2 * NR];
+    let panel = |pb: &[u32], p: usize| {
         let cols = NR.min(n - p * NR);
         let mut tile = [0f32; MR * NR];
         for r in 0..m.div_ceil(MR) {
@@ -291,6 +403,14 @@ fn multiply(
                 }
             }
         }
+    };
+    (0..panels).into_par_iter().for_each(|p| match b {
+        Panels::Packed(b) => panel(&b.data[p * k2 * NR..(p + 1) * k2 * NR], p),
+        Panels::Unpacked(b) => PANEL.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            pack_panel(b, p, &mut buf);
+            panel(&buf, p)
+        }),
     });
     pa
 }
@@ -389,6 +509,33 @@ mod tests {
                 assert!(f32::from_bits(to_bf16(x) << 16).is_nan());
             } else {
                 assert_eq!(to_bf16(x), want.to_bits() as u32, "{x:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_task_packs_its_panel_as_the_whole_matrix_is_packed() {
+        if !available() {
+            return;
+        }
+        let mut rng = crate::rng::Rng::new(9);
+        for &(k, n) in &[(64, 64), (67, 70), (1, 33), (33, 1), (96, 32)] {
+            let mut b = Array2::from_shape_simple_fn((k, n), || rng.normal() as f32);
+            b[[0, 0]] = f32::NAN;
+            b[[k - 1, n - 1]] = 1e-40;
+            let bt = b.t().to_owned();
+            // Row-major, column-major (a transposed view) and strided.
+            let strided = Array2::from_shape_fn((k, 2 * n), |(i, j)| b[[i, j / 2]]);
+            let views = [b.view(), bt.t(), strided.slice(ndarray::s![.., ..;2])];
+            let whole = PackedB::new(b.view());
+            let k2 = k.div_ceil(2);
+            for view in views {
+                let mut out = Vec::new();
+                for p in 0..n.div_ceil(NR) {
+                    pack_panel(view, p, &mut out);
+                    let want = &whole.data[p * k2 * NR..(p + 1) * k2 * NR];
+                    assert_eq!(&out[..], want, "k {k}, n {n}, panel {p}");
+                }
             }
         }
     }
