@@ -17,7 +17,7 @@
 //! and multiplies it by every panel of A, in register tiles of 8 rows × 32 columns: 16
 //! accumulators, 2 loads of B and 8 broadcasts of A per 16 `vdpbf16ps`.
 
-use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2};
+use ndarray::{ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
 /// Rows of A and columns of B in one register tile.
@@ -71,50 +71,14 @@ pub struct PackedB {
 
 impl PackedB {
     /// `b` packed whole, for a weight multiplied many times (a prompt's bf16 products).
+    /// Needs AVX512-BF16 (see [`available`]), as the products that read it do.
     pub fn new(b: ArrayView2<f32>) -> PackedB {
-        let mut data = Vec::new();
         let (k, n) = b.dim();
         let (k2, panels) = (k.div_ceil(2), n.div_ceil(NR));
-        data.clear();
-        data.resize(panels * k2 * NR, 0);
-        if b.strides()[0] == 1 {
-            // Column-major (a transposed weight): each column's pairs are side by side, and a
-            // panel's 32 columns are read one after the other.
-            data.par_chunks_mut(k2 * NR)
-                .enumerate()
-                .for_each(|(p, panel)| {
-                    for (jj, j) in (p * NR..((p + 1) * NR).min(n)).enumerate() {
-                        let col = b.column(j);
-                        let col = col.as_slice().expect("a contiguous column");
-                        for (q, two) in col.chunks(2).enumerate() {
-                            panel[q * NR + jj] = pair(two[0], *two.get(1).unwrap_or(&0.0));
-                        }
-                    }
-                });
-        } else {
-            // Row-major: rows 2q and 2q + 1 are read whole, once, and dealt out to every panel;
-            // the tasks take disjoint ranges of q.
-            let out = SendPtr(data.as_mut_ptr() as *mut f32);
-            let zeros = vec![0f32; n];
-            (0..k2).into_par_iter().with_min_len(16).for_each(|q| {
-                let (r0, r1) = (b.row(2 * q), (2 * q + 1 < k).then(|| b.row(2 * q + 1)));
-                let r0 = r0.to_slice_or_copy();
-                let r1 = r1.map_or(std::borrow::Cow::Borrowed(&zeros[..]), |r| {
-                    r.to_slice_or_copy()
-                });
-                for p in 0..panels {
-                    let cols = p * NR..((p + 1) * NR).min(n);
-                    // SAFETY: pair q of panel p is written by this task only, inside `data`.
-                    let dst = unsafe {
-                        let start = (out.get() as *mut u32).add((p * k2 + q) * NR);
-                        std::slice::from_raw_parts_mut(start, cols.len())
-                    };
-                    for (d, (x, y)) in dst.iter_mut().zip(r0[cols.clone()].iter().zip(&r1[cols])) {
-                        *d = pair(*x, *y);
-                    }
-                }
-            });
-        }
+        let mut data = vec![0; panels * k2 * NR];
+        data.par_chunks_mut(k2 * NR)
+            .enumerate()
+            .for_each(|(p, panel)| pack_panel(b, p, panel));
         PackedB { k, n, data }
     }
 
@@ -202,12 +166,12 @@ enum Panels<'a> {
 
 /// Panel p of B (NR columns from p · NR, all rows), packed into `out` as `PackedB` lays it
 /// out: pair q, column j at q · NR + j; columns past the edge and a missing last row are 0.
-fn pack_panel(b: ArrayView2<f32>, p: usize, out: &mut Vec<u32>) {
+fn pack_panel(b: ArrayView2<f32>, p: usize, out: &mut [u32]) {
     let (k, n) = b.dim();
     let k2 = k.div_ceil(2);
     let cols = NR.min(n - p * NR);
-    out.clear();
-    out.resize(k2 * NR, 0);
+    assert_eq!(out.len(), k2 * NR, "pack_panel: a panel is k2 · NR words");
+    out.fill(0);
     let (rs, cs) = (b.strides()[0], b.strides()[1]);
     let base = b.as_ptr();
     // SAFETY (every read below): (kk, j) with kk < k and j < n lies inside b.
@@ -408,25 +372,12 @@ fn multiply(
         Panels::Packed(b) => panel(&b.data[p * k2 * NR..(p + 1) * k2 * NR], p),
         Panels::Unpacked(b) => PANEL.with(|buf| {
             let mut buf = buf.borrow_mut();
+            buf.resize(k2 * NR, 0);
             pack_panel(b, p, &mut buf);
             panel(&buf, p)
         }),
     });
     pa
-}
-
-/// A row as a slice: borrowed when contiguous, else copied.
-trait SliceOrCopy<'a> {
-    fn to_slice_or_copy(self) -> std::borrow::Cow<'a, [f32]>;
-}
-
-impl<'a> SliceOrCopy<'a> for ArrayView1<'a, f32> {
-    fn to_slice_or_copy(self) -> std::borrow::Cow<'a, [f32]> {
-        match self.to_slice() {
-            Some(s) => std::borrow::Cow::Borrowed(s),
-            None => std::borrow::Cow::Owned(self.to_vec()),
-        }
-    }
 }
 
 /// A raw pointer that rayon's tasks may share: each writes a disjoint set of columns.
@@ -514,7 +465,7 @@ mod tests {
     }
 
     #[test]
-    fn a_task_packs_its_panel_as_the_whole_matrix_is_packed() {
+    fn packing_lays_b_out_as_defined_whole_or_a_panel_at_a_time() {
         if !available() {
             return;
         }
@@ -527,13 +478,25 @@ mod tests {
             // Row-major, column-major (a transposed view) and strided.
             let strided = Array2::from_shape_fn((k, 2 * n), |(i, j)| b[[i, j / 2]]);
             let views = [b.view(), bt.t(), strided.slice(ndarray::s![.., ..;2])];
-            let whole = PackedB::new(b.view());
             let k2 = k.div_ceil(2);
+            // The layout by its definition: pair q, column j of panel p at (p · k2 + q) · NR + j.
+            let mut want = vec![0u32; n.div_ceil(NR) * k2 * NR];
+            for q in 0..k2 {
+                for j in 0..n {
+                    let hi = if 2 * q + 1 < k {
+                        b[[2 * q + 1, j]]
+                    } else {
+                        0.0
+                    };
+                    want[(j / NR * k2 + q) * NR + j % NR] = pair(b[[2 * q, j]], hi);
+                }
+            }
             for view in views {
-                let mut out = Vec::new();
+                assert_eq!(PackedB::new(view).data, want, "whole, k {k}, n {n}");
+                let mut out = vec![7; k2 * NR];
                 for p in 0..n.div_ceil(NR) {
                     pack_panel(view, p, &mut out);
-                    let want = &whole.data[p * k2 * NR..(p + 1) * k2 * NR];
+                    let want = &want[p * k2 * NR..(p + 1) * k2 * NR];
                     assert_eq!(&out[..], want, "k {k}, n {n}, panel {p}");
                 }
             }
