@@ -99,29 +99,69 @@ fn pack_a(a: ArrayView2<f32>, mut data: Vec<u32>) -> Vec<u32> {
     data.resize(panels * k2 * MR, 0);
     data.par_chunks_mut(k2 * MR)
         .enumerate()
-        .for_each(|(r, panel)| {
-            let rows = MR.min(m - r * MR);
-            if a.strides()[0] == 1 && rows == MR {
-                // Column-major (a transposed activation): a column's MR rows are side by side.
-                for q in 0..k2 {
-                    let c0 = a.column(2 * q);
-                    let c1 = (2 * q + 1 < k).then(|| a.column(2 * q + 1));
-                    for i in 0..MR {
-                        let row = r * MR + i;
-                        panel[q * MR + i] = pair(c0[row], c1.as_ref().map_or(0.0, |c| c[row]));
-                    }
-                }
-                return;
-            }
-            for i in 0..rows {
-                let row = a.row(r * MR + i);
-                for q in 0..k2 {
-                    let hi = if 2 * q + 1 < k { row[2 * q + 1] } else { 0.0 };
-                    panel[q * MR + i] = pair(row[2 * q], hi);
-                }
-            }
-        });
+        .for_each(|(r, panel)| pack_a_panel(a, r, panel));
     data
+}
+
+/// Panel r of A (MR rows from r · MR, all columns), packed into `out` as `pack_a` lays it
+/// out: pair q, row i at q · MR + i; rows past the edge and a missing last column are 0.
+fn pack_a_panel(a: ArrayView2<f32>, r: usize, out: &mut [u32]) {
+    let (m, k) = a.dim();
+    let k2 = k.div_ceil(2);
+    let rows = MR.min(m - r * MR);
+    debug_assert_eq!(out.len(), k2 * MR);
+    let (rs, cs) = (a.strides()[0], a.strides()[1]);
+    let base = a.as_ptr();
+    // SAFETY (every read below): (i, kk) with i < m and kk < k lies inside a.
+    let at = |i: usize, kk: usize| unsafe { *base.offset(i as isize * rs + kk as isize * cs) };
+    let mut q = 0;
+    #[cfg(target_arch = "x86_64")]
+    if cs == 1 {
+        // Rows in one piece (dlogits, say): 32 numbers of a row are 16 pairs; round 16 pairs of
+        // each row, then write them out pair by pair. (Scalar rounding cost as much as the
+        // product itself for the LM head's dx, whose A is [N, 50257].)
+        let mut tmp = [[0u32; 16]; MR];
+        while 2 * q + 32 <= k {
+            for (i, t) in tmp.iter_mut().enumerate().take(rows) {
+                // SAFETY: row r·MR + i holds k numbers; the CPU has AVX-512 (checked by the
+                // product).
+                unsafe {
+                    let row = base.offset((r * MR + i) as isize * rs).add(2 * q);
+                    pairs_of_column(row, t);
+                }
+            }
+            for t in 0..16 {
+                for (i, w) in tmp.iter().enumerate() {
+                    out[(q + t) * MR + i] = if i < rows { w[t] } else { 0 };
+                }
+            }
+            q += 16;
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if rs == 1 && rows == MR {
+        // Columns in one piece (a transposed activation): a column's MR rows are side by side.
+        while 2 * q + 1 < k {
+            // SAFETY: columns 2q and 2q + 1 hold MR numbers from row r · MR, out holds MR
+            // words from q · MR; the CPU has AVX-512.
+            unsafe {
+                let c0 = base.offset((r * MR) as isize + (2 * q) as isize * cs);
+                pairs_of_rows8(c0, c0.offset(cs), out.as_mut_ptr().add(q * MR));
+            }
+            q += 1;
+        }
+    }
+    out[q * MR..].fill(0);
+    for q in q..k2 {
+        for i in 0..rows {
+            let hi = if 2 * q + 1 < k {
+                at(r * MR + i, 2 * q + 1)
+            } else {
+                0.0
+            };
+            out[q * MR + i] = pair(at(r * MR + i, 2 * q), hi);
+        }
+    }
 }
 
 /// c = a·b, or c += a·b, with a and b rounded to bf16 and the products summed in f32.
@@ -259,6 +299,25 @@ unsafe fn pairs_of_rows(r0: *const f32, r1: *const f32, out: *mut u32) {
             let w = _mm512_or_si512(lo, _mm512_slli_epi32::<16>(hi));
             _mm512_storeu_si512(out.add(16 * h) as *mut __m512i, w);
         }
+    }
+}
+
+/// out[j] = pair(r0[j], r1[j]) for j < 8.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn pairs_of_rows8(r0: *const f32, r1: *const f32, out: *mut u32) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller gives 8 numbers at r0 and r1, and 8 words at out.
+    unsafe {
+        let both = _mm512_insertf64x4::<1>(
+            _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(r0))),
+            _mm256_castps_pd(_mm256_loadu_ps(r1)),
+        );
+        let x = round16(_mm512_castpd_ps(both));
+        let lo = _mm512_castsi512_si256(x);
+        let hi = _mm512_extracti64x4_epi64::<1>(x);
+        let w = _mm256_or_si256(lo, _mm256_slli_epi32::<16>(hi));
+        _mm256_storeu_si256(out as *mut __m256i, w);
     }
 }
 
@@ -474,7 +533,8 @@ mod tests {
             let mut b = Array2::from_shape_simple_fn((k, n), || rng.normal() as f32);
             b[[0, 0]] = f32::NAN;
             b[[k - 1, n - 1]] = 1e-40;
-            let bt = b.t().to_owned();
+            let bt = Array2::from_shape_fn((n, k), |(j, i)| b[[i, j]]);
+            assert_eq!(bt.t().strides(), [1, k as isize]);
             // Row-major, column-major (a transposed view) and strided.
             let strided = Array2::from_shape_fn((k, 2 * n), |(i, j)| b[[i, j / 2]]);
             let views = [b.view(), bt.t(), strided.slice(ndarray::s![.., ..;2])];
@@ -499,6 +559,41 @@ mod tests {
                     let want = &want[p * k2 * NR..(p + 1) * k2 * NR];
                     assert_eq!(&out[..], want, "k {k}, n {n}, panel {p}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn packing_lays_a_out_as_defined_by_rows_by_columns_or_strided() {
+        if !available() {
+            return;
+        }
+        let mut rng = crate::rng::Rng::new(11);
+        for &(m, k) in &[(8, 64), (13, 67), (1, 33), (33, 1), (16, 96), (9, 31)] {
+            let mut a = Array2::from_shape_simple_fn((m, k), || rng.normal() as f32);
+            a[[0, 0]] = f32::NAN;
+            a[[m - 1, k - 1]] = 1e-40;
+            // (to_owned keeps a view's memory order, so copy aᵀ element by element.)
+            let at = Array2::from_shape_fn((k, m), |(j, i)| a[[i, j]]);
+            assert_eq!(at.t().strides(), [1, m as isize]);
+            let strided = Array2::from_shape_fn((m, 2 * k), |(i, j)| a[[i, j / 2]]);
+            let views = [a.view(), at.t(), strided.slice(ndarray::s![.., ..;2])];
+            let k2 = k.div_ceil(2);
+            // The layout by its definition: pair q, row i of panel r at (r · k2 + q) · MR + i.
+            let mut want = vec![0u32; m.div_ceil(MR) * k2 * MR];
+            for i in 0..m {
+                for q in 0..k2 {
+                    let hi = if 2 * q + 1 < k {
+                        a[[i, 2 * q + 1]]
+                    } else {
+                        0.0
+                    };
+                    want[(i / MR * k2 + q) * MR + i % MR] = pair(a[[i, 2 * q]], hi);
+                }
+            }
+            for view in views {
+                // Memory left over from a larger product must not show through.
+                assert_eq!(pack_a(view, vec![7; 5000]), want, "m {m}, k {k}");
             }
         }
     }
@@ -531,7 +626,8 @@ mod tests {
                 );
             }
             // Transposed views: c = (aᵀ)ᵀ·(bᵀ)ᵀ through strides.
-            let (at, bt) = (a.t().to_owned(), b.t().to_owned());
+            let at = Array2::from_shape_fn((k, m), |(j, i)| a[[i, j]]);
+            let bt = Array2::from_shape_fn((n, k), |(j, i)| b[[i, j]]);
             let mut c2 = Array2::zeros((m, n));
             assert!(matmul_bf16(at.t(), bt.t(), c2.view_mut(), false));
             assert!(
