@@ -228,6 +228,24 @@ mod tests {
     }
 
     #[test]
+    fn softmax_in_one_exponential_pass_equals_the_two_pass_kernels() {
+        for len in [0, 1, 15, 16, 17, 1000, 50_257] {
+            let xs: Vec<f32> = (0..len).map(|i| (i as f32 * 0.37).sin() * 20.0).collect();
+            let (max, sum) = max_and_exp_sum(&xs);
+            assert_eq!(row_max(&xs), max, "{len}");
+            let mut ys = xs.clone();
+            assert_eq!(
+                exp_shifted_sum_inplace(&mut ys, max).to_bits(),
+                sum.to_bits()
+            );
+            let mut want = xs.clone();
+            exp_shifted_scaled_inplace(&mut want, max, 0.5);
+            scale_inplace(&mut ys, 0.5);
+            assert_eq!(ys, want, "{len}");
+        }
+    }
+
+    #[test]
     fn one_row_takes_the_matrix_vector_path() {
         let x = Array2::from_shape_fn((1, 300), |(_, j)| (j % 7) as f32 - 3.0);
         let w = Array2::from_shape_fn((300, 1100), |(i, j)| ((i * 3 + j) % 5) as f32 * 0.5);
@@ -398,6 +416,53 @@ simd_dispatch! {
     }
 }
 // ANCHOR_END: exp
+
+simd_dispatch! {
+    /// The largest entry of `xs`.
+    fn row_max(xs: &[f32]) -> f32 {
+        const LANES: usize = 16;
+        let mut m = [f32::NEG_INFINITY; LANES];
+        let chunks = xs.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for i in 0..LANES {
+                m[i] = m[i].max(c[i]);
+            }
+        }
+        tail.iter().chain(&m).fold(f32::NEG_INFINITY, |a, &b| a.max(b))
+    }
+}
+
+simd_dispatch! {
+    /// x = e^(x - shift) in place, returning Σ x: softmax's numerators and denominator with one
+    /// exponential per entry (summed in the order of `max_and_exp_sum`, to the same bits).
+    fn exp_shifted_sum_inplace(xs: &mut [f32], shift: f32) -> f32 {
+        const LANES: usize = 16;
+        let mut s = [0.0f32; LANES];
+        let mut chunks = xs.chunks_exact_mut(LANES);
+        for c in &mut chunks {
+            for i in 0..LANES {
+                c[i] = fast_exp(c[i] - shift);
+                s[i] += c[i];
+            }
+        }
+        let mut tail = 0.0f32;
+        for x in chunks.into_remainder() {
+            *x = fast_exp(*x - shift);
+            tail += *x;
+        }
+        s.iter().sum::<f32>() + tail
+    }
+}
+
+simd_dispatch! {
+    /// x = x · a, in place.
+    fn scale_inplace(xs: &mut [f32], a: f32) -> () {
+        for x in xs.iter_mut() {
+            *x *= a;
+        }
+    }
+}
 
 /// tanh from [`fast_exp`]: 1 - 2 / (e^(2x) + 1). Absolute error about 1e-7.
 #[inline(always)]

@@ -14,7 +14,7 @@ use ndarray::{
 use rayon::prelude::*;
 
 use crate::checkpoint::{CheckpointError, Tensors};
-use crate::kernels::{exp_shifted_scaled_inplace, fast_exp, matmul, max_and_exp_sum};
+use crate::kernels::{exp_shifted_sum_inplace, fast_exp, matmul, row_max, scale_inplace};
 use crate::quant::{Packed, Weights};
 use crate::rng::Rng;
 
@@ -374,8 +374,9 @@ pub fn softmax_prefix(mut row: ArrayViewMut1<f32>, len: usize) {
     // A contiguous row takes the vectorized kernels of chapter 8: the same arithmetic.
     if let Some(xs) = row.as_slice_mut() {
         let (head, tail) = xs.split_at_mut(len);
-        let (max, sum) = max_and_exp_sum(head);
-        exp_shifted_scaled_inplace(head, max, 1.0 / sum);
+        let max = row_max(head);
+        let sum = exp_shifted_sum_inplace(head, max);
+        scale_inplace(head, 1.0 / sum);
         tail.fill(0.0);
         return;
     }

@@ -99,7 +99,8 @@ impl PackedB {
 fn pack_a(a: ArrayView2<f32>, mut data: Vec<u32>) -> Vec<u32> {
     let (m, k) = a.dim();
     let (k2, panels) = (k.div_ceil(2), m.div_ceil(MR));
-    data.clear();
+    // Every word is written below, so memory kept from an earlier product is not cleared.
+    data.truncate(panels * k2 * MR);
     data.resize(panels * k2 * MR, 0);
     data.par_chunks_mut(k2 * MR)
         .enumerate()
@@ -242,7 +243,10 @@ fn pack_panel(b: ArrayView2<f32>, p: usize, out: &mut [u32]) {
     let k2 = k.div_ceil(2);
     let cols = NR.min(n - p * NR);
     assert_eq!(out.len(), k2 * NR, "pack_panel: a panel is k2 · NR words");
-    out.fill(0);
+    if cols < NR {
+        // The loops below write the panel's columns only.
+        out.fill(0);
+    }
     let (rs, cs) = (b.strides()[0], b.strides()[1]);
     let base = b.as_ptr();
     // SAFETY (every read below): (kk, j) with kk < k and j < n lies inside b.

@@ -8,7 +8,10 @@ use crate::attention::KvCache;
 use crate::block::{Block, BlockCache};
 use crate::config::GPTConfig;
 use crate::dropout::{DropoutRates, fill_mask};
-use crate::kernels::{exp_shifted_scaled_inplace, matmul, max_and_exp_sum};
+use crate::kernels::{
+    exp_shifted_scaled_inplace, exp_shifted_sum_inplace, matmul, max_and_exp_sum, row_max,
+    scale_inplace,
+};
 use crate::layers::{LayerNorm, Param, Params, Visit, join};
 use crate::quant::{Packed, Weights};
 use crate::rng::Rng;
@@ -354,11 +357,18 @@ pub fn cross_entropy(
         .and(targets)
         .par_for_each(|loss, lse, mut row, &y| {
             let row = row.as_slice_mut().expect("contiguous rows");
-            let (max, sum) = max_and_exp_sum(row);
-            *lse = max + sum.ln();
-            *loss = (*lse - row[y as usize]) as f64;
             if grad {
-                softmax_grad_row(row, *lse, y, scale);
+                // One exponential per logit: e^(ℓ - max) in place, then scaled by 1 / Σ.
+                let (max, target) = (row_max(row), row[y as usize]);
+                let sum = exp_shifted_sum_inplace(row, max);
+                *lse = max + sum.ln();
+                *loss = (*lse - target) as f64;
+                scale_inplace(row, scale / sum);
+                row[y as usize] -= scale;
+            } else {
+                let (max, sum) = max_and_exp_sum(row);
+                *lse = max + sum.ln();
+                *loss = (*lse - row[y as usize]) as f64;
             }
         });
     // Summed in order, so that the same batch always gives the same loss, to the last bit.
