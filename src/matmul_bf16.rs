@@ -66,7 +66,7 @@ fn pair(lo: f32, hi: f32) -> u32 {
 
 /// B [K, N] packed in panels of NR columns: panel p, pair q, column j at
 /// `(p · K2 + q) · NR + j`, K2 = ⌈K / 2⌉. Columns and rows past the edge are 0.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct PackedB {
     k: usize,
     n: usize,
@@ -386,15 +386,176 @@ pub fn matmul_bf16_packed(
     true
 }
 
+/// One matrix X [M, K] packed both ways at once: as the A of `pack_a` and as a [`PackedB`].
+/// The LM head's two backward products both read the gradient of the logits, 205 MB at the
+/// `shakespeare` preset: as A of dx = dlogits · wte, and as B of dwteᵀ = lnfᵀ · dlogits. One
+/// pass over it makes both, rounding each number once.
+#[derive(Debug, Default)]
+pub struct PackedBoth {
+    m: usize,
+    k: usize,
+    a: Vec<u32>,
+    b: PackedB,
+}
+
+impl PackedBoth {
+    /// Packs `x` (rows in one piece) into this value's memory, kept from its last use.
+    /// Needs AVX512-BF16 (see [`available`]).
+    pub fn pack(&mut self, x: ArrayView2<f32>) {
+        let (m, k) = x.dim();
+        assert_eq!(
+            x.strides()[1],
+            1,
+            "PackedBoth::pack: x's rows must be in one piece"
+        );
+        let (k2, m2) = (k.div_ceil(2), m.div_ceil(2));
+        let (a_words, b_words) = (m.div_ceil(MR) * k2 * MR, k.div_ceil(NR) * m2 * NR);
+        // Every word is written below, so memory kept from an earlier pass is not cleared.
+        for (buf, len) in [(&mut self.a, a_words), (&mut self.b.data, b_words)] {
+            buf.truncate(len);
+            buf.resize(len, 0);
+        }
+        (self.m, self.k) = (m, k);
+        (self.b.k, self.b.n) = (m, k);
+        let b_ptr = SendPtr(self.b.data.as_mut_ptr());
+        self.a
+            .par_chunks_mut(k2 * MR)
+            .enumerate()
+            .for_each(|(r, a_panel)| {
+                // SAFETY: this task writes B's pairs q of rows 2q, 2q + 1 in r·MR.., which no
+                // other task writes; the CPU has AVX-512 (the caller checked).
+                unsafe { pack_both_panel(x, r, a_panel, b_ptr.get()) }
+            });
+    }
+
+    /// X as the B of a product.
+    pub fn as_b(&self) -> &PackedB {
+        &self.b
+    }
+}
+
+/// Rows r·MR.. of x: panel r of A into `a_panel`, and the same rows' pairs of B into `b`
+/// (PackedB's layout for B = x). Sixteen columns of eight rows at a time where the panel is
+/// whole; `pack_a_panel` and single numbers at the edges.
+///
+/// # Safety
+/// `b` holds `k.div_ceil(NR) · m.div_ceil(2) · NR` words; no other thread writes the pairs of
+/// these rows; the CPU has AVX-512.
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
+unsafe fn pack_both_panel(x: ArrayView2<f32>, r: usize, a_panel: &mut [u32], b: *mut u32) {
+    let (m, k) = x.dim();
+    let m2 = m.div_ceil(2);
+    let rows = MR.min(m - r * MR);
+    let rs = x.strides()[0];
+    let base = x.as_ptr();
+    let full = k / NR; // panels of B with all NR columns
+    // SAFETY (every write to b): pair q of panel p sits at (p · m2 + q) · NR, inside b.
+    let b_at = |p: usize, q: usize| unsafe { b.add((p * m2 + q) * NR) };
+    let mut done = 0; // columns packed by the fast path, for both layouts
+    #[cfg(target_arch = "x86_64")]
+    if rows == MR {
+        use std::arch::x86_64::*;
+        let mut tmp = [[0u32; 16]; MR];
+        for p in 0..full {
+            // SAFETY: the NR numbers from column p · NR of each of the MR rows are inside x.
+            unsafe {
+                let mut rounded = [[_mm512_setzero_si512(); 2]; MR];
+                for (i, row) in rounded.iter_mut().enumerate() {
+                    let at = base.offset((r * MR + i) as isize * rs).add(p * NR);
+                    row[0] = round16(_mm512_loadu_ps(at));
+                    row[1] = round16(_mm512_loadu_ps(at.add(16)));
+                    // A: 16 pairs of neighbouring columns, as pairs_of_column makes them.
+                    let lo = _mm512_cvtepi32_epi16(row[0]);
+                    let hi = _mm512_cvtepi32_epi16(row[1]);
+                    _mm256_storeu_si256(tmp[i].as_mut_ptr() as *mut __m256i, lo);
+                    _mm256_storeu_si256(tmp[i].as_mut_ptr().add(8) as *mut __m256i, hi);
+                }
+                for t in 0..16 {
+                    for (i, w) in tmp.iter().enumerate() {
+                        a_panel[(p * 16 + t) * MR + i] = w[t];
+                    }
+                }
+                // B: rows 2q and 2q + 1 side by side, for the MR / 2 pairs of these rows.
+                for (h, two) in rounded.chunks_exact(2).enumerate() {
+                    let out = b_at(p, r * MR / 2 + h);
+                    for (half, (&lo, &hi)) in two[0].iter().zip(&two[1]).enumerate() {
+                        let w = _mm512_or_si512(lo, _mm512_slli_epi32::<16>(hi));
+                        _mm512_storeu_si512(out.add(16 * half) as *mut __m512i, w);
+                    }
+                }
+            }
+        }
+        done = full * NR;
+    }
+    // The rest of A: pack_a_panel's pairs from column `done` on (all of them if none were done).
+    if done == 0 {
+        pack_a_panel(x, r, a_panel);
+    } else {
+        let k2 = k.div_ceil(2);
+        let at = |i: usize, kk: usize| x[[r * MR + i, kk]];
+        for q in done / 2..k2 {
+            for i in 0..MR {
+                let hi = if 2 * q + 1 < k { at(i, 2 * q + 1) } else { 0.0 };
+                a_panel[q * MR + i] = pair(at(i, 2 * q), hi);
+            }
+        }
+    }
+    // The rest of B: its pairs of these rows, for the columns the fast path left.
+    for q in r * MR / 2..(r * MR + rows).div_ceil(2) {
+        let row = |kk: usize, j: usize| if kk < m { x[[kk, j]] } else { 0.0 };
+        for p in done / NR..k.div_ceil(NR) {
+            let out = b_at(p, q);
+            for jj in 0..NR {
+                let j = p * NR + jj;
+                let w = if j < k {
+                    pair(row(2 * q, j), row(2 * q + 1, j))
+                } else {
+                    0
+                };
+                // SAFETY: jj < NR words from out.
+                unsafe { *out.add(jj) = w };
+            }
+        }
+    }
+}
+
+/// `matmul_bf16` with A packed already, as the A of a [`PackedBoth`].
+pub fn matmul_bf16_both_a(
+    a: &PackedBoth,
+    b: ArrayView2<f32>,
+    c: ArrayViewMut2<f32>,
+    accumulate: bool,
+) -> bool {
+    if !available() {
+        return false;
+    }
+    multiply_packed(&a.a, a.m, a.k, Panels::Unpacked(b), c, accumulate);
+    true
+}
+
 /// The product, packing A into `a_buf`, which it returns for reuse.
 fn multiply(
     a: ArrayView2<f32>,
     b: Panels,
-    mut c: ArrayViewMut2<f32>,
+    c: ArrayViewMut2<f32>,
     accumulate: bool,
     a_buf: Vec<u32>,
 ) -> Vec<u32> {
     let (m, k) = a.dim();
+    let pa = pack_a(a, a_buf);
+    multiply_packed(&pa, m, k, b, c, accumulate);
+    pa
+}
+
+/// The product of A [m, k], packed as `pack_a` packs it, and B.
+fn multiply_packed(
+    pa: &[u32],
+    m: usize,
+    k: usize,
+    b: Panels,
+    mut c: ArrayViewMut2<f32>,
+    accumulate: bool,
+) {
     let (bk, n) = match b {
         Panels::Packed(b) => (b.k, b.n),
         Panels::Unpacked(b) => b.dim(),
@@ -402,10 +563,10 @@ fn multiply(
     assert_eq!(k, bk, "matmul_bf16: a is [{m}, {k}] but b is [{bk}, {n}]");
     assert_eq!(c.dim(), (m, n), "matmul_bf16: c must be [{m}, {n}]");
     if m == 0 || n == 0 {
-        return a_buf;
+        return;
     }
-    let pa = pack_a(a, a_buf);
     let k2 = k.div_ceil(2);
+    debug_assert_eq!(pa.len(), m.div_ceil(MR) * k2 * MR);
     let (c_rs, c_cs) = (c.strides()[0], c.strides()[1]);
     let c_ptr = SendPtr(c.as_mut_ptr());
     let panels = n.div_ceil(NR);
@@ -467,7 +628,6 @@ fn multiply(
             }),
         }
     });
-    pa
 }
 
 /// c[i, j] = tile[i · NR + j] (or += with `accumulate`) for i < rows, j < cols, c at `first`
@@ -529,13 +689,14 @@ unsafe fn write_back(
     }
 }
 
-/// A raw pointer that rayon's tasks may share: each writes a disjoint set of columns.
+/// A raw pointer that rayon's tasks may share: each writes its own part (columns of c, pairs
+/// of packed B).
 #[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut f32 {
+struct SendPtr<T>(*mut T);
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+impl<T> SendPtr<T> {
+    fn get(self) -> *mut T {
         self.0
     }
 }
@@ -685,6 +846,39 @@ mod tests {
                 // Memory left over from a larger product must not show through.
                 assert_eq!(pack_a(view, vec![7; 5000]), want, "m {m}, k {k}");
             }
+        }
+    }
+
+    #[test]
+    fn packing_both_ways_at_once_equals_each_packing_and_product() {
+        if !available() {
+            return;
+        }
+        let mut rng = crate::rng::Rng::new(12);
+        let mut both = PackedBoth::default();
+        // A larger shape first, so that memory kept from it must not show through.
+        for &(m, k) in &[
+            (40, 200),
+            (16, 64),
+            (13, 67),
+            (1, 33),
+            (33, 1),
+            (8, 50),
+            (24, 113),
+        ] {
+            let mut x = Array2::from_shape_simple_fn((m, k), || rng.normal() as f32);
+            x[[0, 0]] = f32::NAN;
+            x[[m - 1, k - 1]] = 1e-40;
+            both.pack(x.view());
+            assert_eq!(both.a, pack_a(x.view(), Vec::new()), "A, m {m}, k {k}");
+            assert_eq!(both.b, PackedB::new(x.view()), "B, m {m}, k {k}");
+            x[[0, 0]] = 0.5;
+            both.pack(x.view());
+            let w = Array2::from_shape_simple_fn((k, 40), || rng.normal() as f32);
+            let (mut got, mut want) = (Array2::zeros((m, 40)), Array2::zeros((m, 40)));
+            assert!(matmul_bf16_both_a(&both, w.view(), got.view_mut(), false));
+            assert!(matmul_bf16(x.view(), w.view(), want.view_mut(), false));
+            assert_eq!(got, want, "x·w, m {m}, k {k}");
         }
     }
 

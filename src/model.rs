@@ -9,10 +9,11 @@ use crate::block::{Block, BlockCache};
 use crate::config::GPTConfig;
 use crate::dropout::{DropoutRates, fill_mask};
 use crate::kernels::{
-    exp_shifted_scaled_inplace, exp_shifted_sum_inplace, matmul, max_and_exp_sum, row_max,
-    scale_inplace,
+    Precision, exp_shifted_scaled_inplace, exp_shifted_sum_inplace, matmul, max_and_exp_sum,
+    precision, row_max, scale_inplace,
 };
 use crate::layers::{LayerNorm, Param, Params, Visit, join};
+use crate::matmul_bf16;
 use crate::quant::{Packed, Weights};
 use crate::rng::Rng;
 
@@ -72,6 +73,9 @@ pub struct GPT {
     pub ln_f: LayerNorm,
     acts: Activations,
     dlogits: Array2<f32>,
+    /// dlogits rounded to bf16 and packed for both backward products of the LM head (with
+    /// `--precision bf16`); memory kept from step to step.
+    dlogits_bf16: crate::matmul_bf16::PackedBoth,
     /// wte rounded to bfloat16, for the LM head when generating (chapter 8)
     /// The LM head's copy in a smaller format, if any (see [`GPT::use_weights`]).
     wte_packed: Option<Packed>,
@@ -95,6 +99,7 @@ impl GPT {
             config,
             acts: Activations::default(),
             dlogits: Array2::zeros((0, 0)),
+            dlogits_bf16: Default::default(),
             wte_packed: None,
         }
     }
@@ -116,6 +121,7 @@ impl GPT {
             ln_f,
             acts: Activations::default(),
             dlogits: Array2::zeros((0, 0)),
+            dlogits_bf16: Default::default(),
             wte_packed: None,
         }
     }
@@ -284,13 +290,23 @@ impl GPT {
         };
         // logits = lnf · wteᵀ: dlnf = dlogits · wte, dwte += dlogitsᵀ · lnf (the LM head's share)
         let mut dlnf = Array2::zeros(a.lnf.dim());
-        matmul(
-            dlogits.view(),
-            self.wte.value.view(),
-            dlnf.view_mut(),
-            false,
-        );
-        matmul(dlogits.t(), a.lnf.view(), self.wte.grad.view_mut(), true);
+        if precision() == Precision::Bf16 && matmul_bf16::available() {
+            // Both products read dlogits, the step's largest array: rounded and packed for
+            // both in one pass (dwte computed transposed, as `matmul_bf16` would).
+            self.dlogits_bf16.pack(dlogits.view());
+            let packed = &self.dlogits_bf16;
+            matmul_bf16::matmul_bf16_both_a(packed, self.wte.value.view(), dlnf.view_mut(), false);
+            let dwte = self.wte.grad.view_mut().reversed_axes();
+            matmul_bf16::matmul_bf16_packed(a.lnf.t(), packed.as_b(), dwte, true);
+        } else {
+            matmul(
+                dlogits.view(),
+                self.wte.value.view(),
+                dlnf.view_mut(),
+                false,
+            );
+            matmul(dlogits.t(), a.lnf.view(), self.wte.grad.view_mut(), true);
+        }
 
         let mut dx = Array2::zeros(a.lnf.dim());
         let last = a.residual[self.h.len()].view();
@@ -578,6 +594,7 @@ impl Clone for GPT {
             ln_f: self.ln_f.clone(),
             acts: Activations::default(),
             dlogits: Array2::zeros((0, 0)),
+            dlogits_bf16: Default::default(),
             wte_packed: self.wte_packed.clone(),
         }
     }
