@@ -7,6 +7,8 @@ pub mod ladder;
 pub mod naive;
 pub mod precision;
 pub mod quant;
+pub mod seeds;
+pub mod side_by_side;
 pub mod versions;
 
 // The chapter's markdown: its self-contained Rust blocks run as doctests of this crate.

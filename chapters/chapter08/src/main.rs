@@ -3,11 +3,13 @@
 //! multiply from the definition's triple loop to the library's kernel on all threads, with a bar
 //! chart; then what bf16 weights cost in accuracy, on a model trained for a minute.
 //! `-- lines`, `-- versions`, `-- matmul` or `-- bf16` runs one of them; `-- curves` draws the
-//! loss curves of the default run in f32 and in bf16 from their logs in book/runs.
+//! loss curves of the default run in f32 and in bf16 from their logs in book/runs, and
+//! `-- seeds` tabulates those runs from three seeds; `-- side-by-side` reads the training steps
+//! timed beside PyTorch's.
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use chapter08::ladder::{ladder, plot};
 use chapter08::precision::{compare, continuations};
 use chapter08::versions::{
@@ -25,7 +27,15 @@ const ROUNDS: usize = 3;
 fn main() -> Result<()> {
     let which = std::env::args().nth(1).unwrap_or_default();
     let sections = [
-        "lines", "versions", "matmul", "bf16", "curves", "ddp", "quant",
+        "lines",
+        "versions",
+        "matmul",
+        "bf16",
+        "curves",
+        "seeds",
+        "side-by-side",
+        "ddp",
+        "quant",
     ];
     if !which.is_empty() && !sections.contains(&which.as_str()) {
         bail!(
@@ -48,6 +58,12 @@ fn main() -> Result<()> {
     }
     if which == "curves" {
         curves()?;
+    }
+    if which == "seeds" {
+        seeds()?;
+    }
+    if which == "side-by-side" {
+        side_by_side()?;
     }
     if which == "ddp" {
         ddp()?;
@@ -164,19 +180,16 @@ fn ddp() -> Result<()> {
     Ok(())
 }
 
-/// The default run's loss curves in f32 (chapter 6) and in bf16, on one chart.
+/// The default run's loss curves in f32 and in bf16, on one chart: seed 1337's pair of
+/// scripts/bf16_runs.sh.
 fn curves() -> Result<()> {
-    use chapter06::run_log::RunLog;
     use chapter06::short_run::{Curve, plot};
-    let runs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../book/runs");
-    let curve = |file: &str| -> Result<Curve> {
-        let log = RunLog::read(&runs.join(file))?;
-        Ok(Curve {
-            train: log.steps.iter().map(|s| (s.0, s.1)).collect(),
-            val: log.val.iter().map(|v| (v.0, v.1)).collect(),
-        })
+    let pairs = chapter08::seeds::read(&runs_dir().join("ch08-seeds"))?;
+    let curve = |log: &chapter06::run_log::RunLog| Curve {
+        train: log.steps.iter().map(|s| (s.0, s.1)).collect(),
+        val: log.val.iter().map(|v| (v.0, v.1)).collect(),
     };
-    let (f32_run, bf16_run) = (curve("ch06-train.jsonl")?, curve("ch08-train-bf16.jsonl")?);
+    let (f32_run, bf16_run) = (curve(&pairs[0].f32), curve(&pairs[0].bf16));
     let path = PathBuf::from("target/figures/ch08-bf16-loss.svg");
     plot(
         &[
@@ -191,6 +204,39 @@ fn curves() -> Result<()> {
     )?;
     println!("Wrote the curves to {}.", path.display());
     Ok(())
+}
+
+/// The default run from three seeds in f32 and in bf16: the table of their logs.
+fn seeds() -> Result<()> {
+    let pairs = chapter08::seeds::read(&runs_dir().join("ch08-seeds"))?;
+    println!(
+        "The default `gpt2 train` run (shakespeare preset, 1,000 steps of 8 x 128 tokens), \
+validation every 100 steps, by seed:\n"
+    );
+    print!("{}", chapter08::seeds::table(&pairs));
+    Ok(())
+}
+
+/// Training steps beside PyTorch's, from the rounds scripts/side_by_side.sh keeps.
+fn side_by_side() -> Result<()> {
+    use chapter08::side_by_side::{parse, table};
+    for (file, title) in [
+        (
+            "side-by-side-shakespeare.txt",
+            "shakespeare, B = 8, T = 128",
+        ),
+        ("side-by-side-gpt2.txt", "GPT-2 124M, B = 4, T = 64"),
+    ] {
+        let text = std::fs::read_to_string(runs_dir().join(file))?;
+        let rounds = parse(&text).with_context(|| format!("reading {file}"))?;
+        print!("{}", table(title, &rounds));
+        println!();
+    }
+    Ok(())
+}
+
+fn runs_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../book/runs")
 }
 
 fn lines() {

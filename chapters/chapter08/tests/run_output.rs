@@ -76,3 +76,15 @@ fn int8_costs_the_trained_model_less_than_a_hundredth_of_a_nat() {
     // The f32 evaluation is the run's own last validation loss (chapter 6: 4.881).
     assert!((loss("f32") - 4.881).abs() < 5e-4, "{}", loss("f32"));
 }
+
+#[test]
+fn book_shows_the_side_by_side_table_drawn_from_the_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = bookcheck::run(
+        env!("CARGO_BIN_EXE_chapter08"),
+        &["side-by-side"],
+        dir.path(),
+    );
+    // Made from the kept outputs of gpt2 bench and PyTorch alone: the same to the last digit.
+    bookcheck::assert_book_copy(printed.as_bytes(), "runs/ch08-side-by-side.txt");
+}

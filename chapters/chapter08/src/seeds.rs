@@ -1,0 +1,93 @@
+//! The default `gpt2 train` run in f32 and with bf16 matrix multiplies, from several seeds:
+//! the logs scripts/bf16_runs.sh keeps in book/runs/ch08-seeds, turned into chapter 8's table.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use anyhow::Result;
+use chapter06::run_log::RunLog;
+
+/// The seeds scripts/bf16_runs.sh trains from; 1337 is `gpt2 train`'s default.
+pub const SEEDS: [u64; 3] = [1337, 1, 2];
+
+/// The validation loss whose time the table gives.
+pub const TARGET: f32 = 4.94;
+
+/// One seed's pair of runs.
+pub struct Pair {
+    pub seed: u64,
+    pub f32: RunLog,
+    pub bf16: RunLog,
+}
+
+/// The logs of every seed, from `dir` (book/runs/ch08-seeds).
+pub fn read(dir: &Path) -> Result<Vec<Pair>> {
+    SEEDS
+        .iter()
+        .map(|&seed| {
+            let log = |p: &str| RunLog::read(&dir.join(format!("{p}-{seed}.jsonl")));
+            Ok(Pair {
+                seed,
+                f32: log("f32")?,
+                bf16: log("bf16")?,
+            })
+        })
+        .collect()
+}
+
+/// The last validation loss of a run.
+pub fn last_val(log: &RunLog) -> f32 {
+    log.val.last().map_or(f32::NAN, |v| v.1)
+}
+
+/// The step and seconds since the start of the first validation at or below `target`.
+pub fn time_to(log: &RunLog, target: f32) -> Option<(usize, f64)> {
+    log.val
+        .iter()
+        .find(|v| v.1 <= target)
+        .map(|&(step, _, s)| (step, s))
+}
+
+fn mean(xs: impl Iterator<Item = f32>) -> f32 {
+    let xs: Vec<f32> = xs.collect();
+    xs.iter().sum::<f32>() / xs.len() as f32
+}
+
+/// The table: per seed, each run's last validation loss, when it first reached [`TARGET`],
+/// and its median speed; then the means.
+pub fn table(pairs: &[Pair]) -> String {
+    let mut out = String::new();
+    let reached = |log: &RunLog| match time_to(log, TARGET) {
+        Some((step, s)) => format!("{:.1} min (step {})", s / 60.0, step + 1),
+        None => "not reached".to_string(),
+    };
+    writeln!(
+        out,
+        "{:<6} {:<10} {:>16} {:>26} {:>10}",
+        "seed", "multiplies", "validation loss", "validation loss ≤ 4.94 at", "tokens/s"
+    )
+    .unwrap();
+    for p in pairs {
+        for (name, log) in [("f32", &p.f32), ("bf16", &p.bf16)] {
+            writeln!(
+                out,
+                "{:<6} {:<10} {:>16.3} {:>26} {:>10}",
+                p.seed,
+                name,
+                last_val(log),
+                reached(log),
+                gpt2::numfmt::group_digits(log.median_tokens_per_s().round() as u64),
+            )
+            .unwrap();
+        }
+    }
+    let f32_mean = mean(pairs.iter().map(|p| last_val(&p.f32)));
+    let bf16_mean = mean(pairs.iter().map(|p| last_val(&p.bf16)));
+    writeln!(
+        out,
+        "\nmean final validation loss over {} seeds: f32 {f32_mean:.3}, bf16 {bf16_mean:.3}",
+        pairs.len()
+    )
+    .unwrap();
+    out
+}

@@ -1,0 +1,195 @@
+//! `gpt2 bench` beside PyTorch, in rounds taken in turn by scripts/side_by_side.sh: the training
+//! step's seconds read back from the kept output, per round, with their medians and ratios.
+
+use std::fmt::Write;
+
+use anyhow::{Context, Result, bail};
+
+/// The training steps one round timed, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Round {
+    pub ours_f32: f64,
+    pub ours_bf16: f64,
+    pub torch_f32: f64,
+    pub torch_f32_fused: f64,
+    pub torch_bf16: f64,
+}
+
+/// The rounds of one side-by-side file, in order.
+pub fn parse(text: &str) -> Result<Vec<Round>> {
+    let mut ours = Vec::new(); // (precision, seconds) of each `gpt2 bench`
+    let mut torch = Vec::new(); // (name, seconds) of each PyTorch line
+    let mut precision = "";
+    for line in text.lines() {
+        if let Some(cmd) = line.strip_prefix("$ gpt2 bench") {
+            precision = if cmd.contains("--precision bf16") {
+                "bf16"
+            } else {
+                "f32"
+            };
+        } else if let Some(rest) = line.strip_prefix("training, ") {
+            let s = rest
+                .split(": ")
+                .nth(1)
+                .and_then(|r| r.split(" s per step").next())
+                .with_context(|| format!("no step time in {line:?}"))?;
+            ours.push((precision, s.parse::<f64>()?));
+        } else {
+            for name in [
+                "f32, AdamW",
+                "f32, fused AdamW",
+                "bf16 autocast, fused AdamW",
+            ] {
+                if let Some(rest) = line.strip_prefix(name)
+                    && rest.starts_with("  ")
+                {
+                    let s = rest.split_whitespace().next().context("no seconds")?;
+                    torch.push((name, s.parse::<f64>()?));
+                }
+            }
+        }
+    }
+    if ours.len() != 2 * torch.len() / 3 || torch.len() % 3 != 0 {
+        bail!(
+            "{} runs of gpt2 bench and {} PyTorch lines do not make rounds",
+            ours.len(),
+            torch.len()
+        );
+    }
+    let rounds = ours
+        .chunks(2)
+        .zip(torch.chunks(3))
+        .map(|(o, t)| Round {
+            ours_f32: o[0].1,
+            ours_bf16: o[1].1,
+            torch_f32: t[0].1,
+            torch_f32_fused: t[1].1,
+            torch_bf16: t[2].1,
+        })
+        .collect();
+    Ok(rounds)
+}
+
+/// The median of a few numbers (the middle one, or the mean of the middle two).
+pub fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+/// The table of one file: each step's seconds per round and their median, then the ratios the
+/// book's targets are stated in, per round and their median.
+pub fn table(title: &str, rounds: &[Round]) -> String {
+    let mut out = String::new();
+    writeln!(out, "{title}: seconds per training step, rounds in turn").unwrap();
+    let header: String = (1..=rounds.len())
+        .map(|r| format!("{:>9}", format!("round {r}")))
+        .collect();
+    writeln!(out, "{:<36}{header}{:>9}", "", "median").unwrap();
+    let row = |out: &mut String, name: &str, f: &dyn Fn(&Round) -> f64, digits: usize| {
+        let cells: String = rounds
+            .iter()
+            .map(|r| format!("{:>9.digits$}", f(r)))
+            .collect();
+        let med = median(rounds.iter().map(f).collect());
+        writeln!(out, "{name:<36}{cells}{med:>9.digits$}").unwrap();
+    };
+    row(&mut out, "gpt2 bench, f32", &|r| r.ours_f32, 3);
+    row(&mut out, "gpt2 bench, bf16", &|r| r.ours_bf16, 3);
+    row(&mut out, "PyTorch f32, AdamW", &|r| r.torch_f32, 3);
+    row(
+        &mut out,
+        "PyTorch f32, fused AdamW",
+        &|r| r.torch_f32_fused,
+        3,
+    );
+    row(
+        &mut out,
+        "PyTorch bf16 autocast, fused AdamW",
+        &|r| r.torch_bf16,
+        3,
+    );
+    writeln!(out, "ratios of the step times, each round's own").unwrap();
+    let best_f32 = |r: &Round| r.torch_f32.min(r.torch_f32_fused);
+    row(
+        &mut out,
+        "ours bf16 / PyTorch bf16 autocast",
+        &|r| r.ours_bf16 / r.torch_bf16,
+        2,
+    );
+    row(
+        &mut out,
+        "ours f32 / PyTorch's faster f32",
+        &|r| r.ours_f32 / best_f32(r),
+        2,
+    );
+    row(
+        &mut out,
+        "PyTorch's faster f32 / ours bf16",
+        &|r| best_f32(r) / r.ours_bf16,
+        2,
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROUND: &str = "$ gpt2 bench --preset gpt2 --precision f32
+training, B = 4, T = 64: 1.500 s per step (forward 0.4), 171 tokens/s
+$ gpt2 bench --preset gpt2 --precision bf16
+training, B = 4, T = 64: 0.900 s per step (forward 0.2), 287 tokens/s
+$ python scripts/pytorch_bench.py --preset gpt2
+training step                        s/step   tokens/s
+f32, AdamW                            2.800         91
+f32, fused AdamW                      2.000        120
+bf16 autocast, fused AdamW            1.500        197
+";
+
+    #[test]
+    fn reads_each_round_and_states_its_ratios() {
+        let rounds = parse(&ROUND.repeat(3)).unwrap();
+        assert_eq!(rounds.len(), 3);
+        assert_eq!(
+            rounds[2],
+            Round {
+                ours_f32: 1.5,
+                ours_bf16: 0.9,
+                torch_f32: 2.8,
+                torch_f32_fused: 2.0,
+                torch_bf16: 1.5
+            }
+        );
+        let t = table("gpt2", &rounds);
+        // 0.9 / 1.5, 1.5 / 2.0, 2.0 / 0.9
+        let row = |name: &str| t.lines().find(|l| l.starts_with(name)).unwrap().to_string();
+        let cells = |v: &str| format!("{v:>9}").repeat(4);
+        assert!(
+            row("ours bf16 / PyTorch bf16").ends_with(&cells("0.60")),
+            "{t}"
+        );
+        assert!(row("ours f32 / PyTorch").ends_with(&cells("0.75")), "{t}");
+        assert!(
+            row("PyTorch's faster f32 / ours").ends_with(&cells("2.22")),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn a_round_with_a_missing_run_is_an_error() {
+        let text = ROUND.repeat(2)
+            + "$ gpt2 bench --precision f32\ntraining, B = 4, T = 64: 1.5 s per step\n";
+        assert!(parse(&text).is_err());
+    }
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+}

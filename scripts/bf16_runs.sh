@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The default `gpt2 train` run in f32 and with bf16 matrix multiplies, from three seeds each, one
+# after the other on one quiet machine (the logs' times are part of what is measured):
+#   book/runs/ch08-seeds/{f32,bf16}-SEED.jsonl   `gpt2 train --json`, validation every 100 steps
+# `cargo run --release -p chapter08 -- seeds` turns them into chapter 8's table of final
+# validation losses and times to a validation loss of 4.94.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release
+bin=target/release/gpt2
+out=book/runs/ch08-seeds
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$out"
+for seed in 1337 1 2; do
+    for precision in f32 bf16; do
+        "$bin" train --precision "$precision" --seed "$seed" --eval-every 100 --json \
+            --out "$tmp/$precision-$seed" >"$out/$precision-$seed.jsonl"
+    done
+done

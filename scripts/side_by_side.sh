@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Training steps of `gpt2 bench` beside PyTorch's (scripts/pytorch_bench.py), in one session on
+# one machine, in turn and three times, since the machine's speed drifts by 10-20% over minutes:
+#   book/runs/side-by-side-shakespeare.txt  the `shakespeare` preset, B = 8, T = 128
+#   book/runs/side-by-side-gpt2.txt         GPT-2 124M, B = 4, T = 64, then torch.matmul at
+#                                           GPT-2's shapes
+#   book/runs/ch08-side-by-side.txt         `cargo run --release -p chapter08 -- side-by-side`:
+#                                           both as a table of medians and ratios
+# PYTHON names the interpreter of a virtual environment holding scripts/requirements.txt
+# (default .venv/bin/python; see the README's "Figures of other systems").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release
+bin=target/release/gpt2
+py=${PYTHON:-.venv/bin/python}
+
+side_by_side() { # preset batch seq
+    local out=book/runs/side-by-side-$1.txt
+    : >"$out"
+    for round in 1 2 3; do
+        for precision in f32 bf16; do
+            local args=(bench --preset "$1" --batch "$2" --seq "$3" --steps 10 --generate 0 --precision "$precision")
+            echo "\$ gpt2 ${args[*]}" >>"$out"
+            "$bin" "${args[@]}" 2>/dev/null >>"$out"
+        done
+        local args=(--preset "$1" --batch "$2" --seq "$3" --steps 10 --generate 16)
+        echo "\$ python scripts/pytorch_bench.py ${args[*]}" >>"$out"
+        "$py" scripts/pytorch_bench.py "${args[@]}" >>"$out"
+    done
+}
+
+side_by_side shakespeare 8 128
+side_by_side gpt2 4 64
+echo "\$ python scripts/pytorch_bench.py --matmul" >>book/runs/side-by-side-gpt2.txt
+"$py" scripts/pytorch_bench.py --matmul >>book/runs/side-by-side-gpt2.txt
+cargo run --release -q -p chapter08 -- side-by-side >book/runs/ch08-side-by-side.txt
+cat book/runs/ch08-side-by-side.txt
