@@ -384,8 +384,8 @@ simd_dispatch! {
 }
 
 simd_dispatch! {
-    /// The largest entry of `xs` and Σ e^(x - max): the two halves of a stable log-sum-exp.
-    fn max_and_exp_sum(xs: &[f32]) -> (f32, f32) {
+    /// The largest entry of `xs`.
+    fn row_max(xs: &[f32]) -> f32 {
         const LANES: usize = 16;
         let mut m = [f32::NEG_INFINITY; LANES];
         let chunks = xs.chunks_exact(LANES);
@@ -395,7 +395,16 @@ simd_dispatch! {
                 m[i] = m[i].max(c[i]);
             }
         }
-        let max = tail.iter().chain(&m).fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        tail.iter().chain(&m).fold(f32::NEG_INFINITY, |a, &b| a.max(b))
+    }
+}
+
+simd_dispatch! {
+    /// The largest entry of `xs` and Σ e^(x - max): the two halves of a stable log-sum-exp.
+    fn max_and_exp_sum(xs: &[f32]) -> (f32, f32) {
+        const LANES: usize = 16;
+        let max = row_max(xs);
+        let tail = xs.chunks_exact(LANES).remainder();
         let mut s = [0.0f32; LANES];
         for c in xs.chunks_exact(LANES) {
             for i in 0..LANES {
@@ -416,22 +425,6 @@ simd_dispatch! {
     }
 }
 // ANCHOR_END: exp
-
-simd_dispatch! {
-    /// The largest entry of `xs`.
-    fn row_max(xs: &[f32]) -> f32 {
-        const LANES: usize = 16;
-        let mut m = [f32::NEG_INFINITY; LANES];
-        let chunks = xs.chunks_exact(LANES);
-        let tail = chunks.remainder();
-        for c in chunks {
-            for i in 0..LANES {
-                m[i] = m[i].max(c[i]);
-            }
-        }
-        tail.iter().chain(&m).fold(f32::NEG_INFINITY, |a, &b| a.max(b))
-    }
-}
 
 simd_dispatch! {
     /// x = e^(x - shift) in place, returning Σ x: softmax's numerators and denominator with one

@@ -774,6 +774,24 @@ mod tests {
         }
     }
 
+    /// A random matrix with a NaN first and a subnormal last, and two copies to view it in
+    /// other layouts: its transpose stored by rows (so that `.t()` is stored by columns; a
+    /// view's `to_owned` would keep the view's order) and a copy with every column twice (so
+    /// that `.slice(s![.., ..;2])` is strided).
+    fn matrix_and_copies(
+        rng: &mut crate::rng::Rng,
+        rows: usize,
+        cols: usize,
+    ) -> (Array2<f32>, Array2<f32>, Array2<f32>) {
+        let mut x = Array2::from_shape_simple_fn((rows, cols), || rng.normal() as f32);
+        x[[0, 0]] = f32::NAN;
+        x[[rows - 1, cols - 1]] = 1e-40;
+        let xt = Array2::from_shape_fn((cols, rows), |(j, i)| x[[i, j]]);
+        assert_eq!(xt.t().strides(), [1, rows as isize]);
+        let doubled = Array2::from_shape_fn((rows, 2 * cols), |(i, j)| x[[i, j / 2]]);
+        (x, xt, doubled)
+    }
+
     #[test]
     fn packing_lays_b_out_as_defined_whole_or_a_panel_at_a_time() {
         if !available() {
@@ -781,14 +799,9 @@ mod tests {
         }
         let mut rng = crate::rng::Rng::new(9);
         for &(k, n) in &[(64, 64), (67, 70), (1, 33), (33, 1), (96, 32)] {
-            let mut b = Array2::from_shape_simple_fn((k, n), || rng.normal() as f32);
-            b[[0, 0]] = f32::NAN;
-            b[[k - 1, n - 1]] = 1e-40;
-            let bt = Array2::from_shape_fn((n, k), |(j, i)| b[[i, j]]);
-            assert_eq!(bt.t().strides(), [1, k as isize]);
+            let (b, bt, doubled) = matrix_and_copies(&mut rng, k, n);
             // Row-major, column-major (a transposed view) and strided.
-            let strided = Array2::from_shape_fn((k, 2 * n), |(i, j)| b[[i, j / 2]]);
-            let views = [b.view(), bt.t(), strided.slice(ndarray::s![.., ..;2])];
+            let views = [b.view(), bt.t(), doubled.slice(ndarray::s![.., ..;2])];
             let k2 = k.div_ceil(2);
             // The layout by its definition: pair q, column j of panel p at (p · k2 + q) · NR + j.
             let mut want = vec![0u32; n.div_ceil(NR) * k2 * NR];
@@ -821,14 +834,8 @@ mod tests {
         }
         let mut rng = crate::rng::Rng::new(11);
         for &(m, k) in &[(8, 64), (13, 67), (1, 33), (33, 1), (16, 96), (9, 31)] {
-            let mut a = Array2::from_shape_simple_fn((m, k), || rng.normal() as f32);
-            a[[0, 0]] = f32::NAN;
-            a[[m - 1, k - 1]] = 1e-40;
-            // (to_owned keeps a view's memory order, so copy aᵀ element by element.)
-            let at = Array2::from_shape_fn((k, m), |(j, i)| a[[i, j]]);
-            assert_eq!(at.t().strides(), [1, m as isize]);
-            let strided = Array2::from_shape_fn((m, 2 * k), |(i, j)| a[[i, j / 2]]);
-            let views = [a.view(), at.t(), strided.slice(ndarray::s![.., ..;2])];
+            let (a, at, doubled) = matrix_and_copies(&mut rng, m, k);
+            let views = [a.view(), at.t(), doubled.slice(ndarray::s![.., ..;2])];
             let k2 = k.div_ceil(2);
             // The layout by its definition: pair q, row i of panel r at (r · k2 + q) · MR + i.
             let mut want = vec![0u32; m.div_ceil(MR) * k2 * MR];
@@ -866,9 +873,7 @@ mod tests {
             (8, 50),
             (24, 113),
         ] {
-            let mut x = Array2::from_shape_simple_fn((m, k), || rng.normal() as f32);
-            x[[0, 0]] = f32::NAN;
-            x[[m - 1, k - 1]] = 1e-40;
+            let (mut x, _, _) = matrix_and_copies(&mut rng, m, k);
             both.pack(x.view());
             assert_eq!(both.a, pack_a(x.view(), Vec::new()), "A, m {m}, k {k}");
             assert_eq!(both.b, PackedB::new(x.view()), "B, m {m}, k {k}");
