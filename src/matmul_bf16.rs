@@ -792,6 +792,26 @@ mod tests {
         (x, xt, doubled)
     }
 
+    /// x [K, N] laid out by the definition of the packing: pair q (rows 2q and 2q + 1, the
+    /// second 0 past the edge), column j of panel p (`width` columns) at
+    /// (p · ⌈K/2⌉ + q) · width + j mod width; columns past the edge 0.
+    fn by_definition(x: ArrayView2<f32>, width: usize) -> Vec<u32> {
+        let (k, n) = x.dim();
+        let k2 = k.div_ceil(2);
+        let mut out = vec![0u32; n.div_ceil(width) * k2 * width];
+        for q in 0..k2 {
+            for j in 0..n {
+                let hi = if 2 * q + 1 < k {
+                    x[[2 * q + 1, j]]
+                } else {
+                    0.0
+                };
+                out[(j / width * k2 + q) * width + j % width] = pair(x[[2 * q, j]], hi);
+            }
+        }
+        out
+    }
+
     #[test]
     fn packing_lays_b_out_as_defined_whole_or_a_panel_at_a_time() {
         if !available() {
@@ -803,18 +823,7 @@ mod tests {
             // Row-major, column-major (a transposed view) and strided.
             let views = [b.view(), bt.t(), doubled.slice(ndarray::s![.., ..;2])];
             let k2 = k.div_ceil(2);
-            // The layout by its definition: pair q, column j of panel p at (p · k2 + q) · NR + j.
-            let mut want = vec![0u32; n.div_ceil(NR) * k2 * NR];
-            for q in 0..k2 {
-                for j in 0..n {
-                    let hi = if 2 * q + 1 < k {
-                        b[[2 * q + 1, j]]
-                    } else {
-                        0.0
-                    };
-                    want[(j / NR * k2 + q) * NR + j % NR] = pair(b[[2 * q, j]], hi);
-                }
-            }
+            let want = by_definition(b.view(), NR);
             for view in views {
                 assert_eq!(PackedB::new(view).data, want, "whole, k {k}, n {n}");
                 let mut out = vec![7; k2 * NR];
@@ -836,19 +845,8 @@ mod tests {
         for &(m, k) in &[(8, 64), (13, 67), (1, 33), (33, 1), (16, 96), (9, 31)] {
             let (a, at, doubled) = matrix_and_copies(&mut rng, m, k);
             let views = [a.view(), at.t(), doubled.slice(ndarray::s![.., ..;2])];
-            let k2 = k.div_ceil(2);
-            // The layout by its definition: pair q, row i of panel r at (r · k2 + q) · MR + i.
-            let mut want = vec![0u32; m.div_ceil(MR) * k2 * MR];
-            for i in 0..m {
-                for q in 0..k2 {
-                    let hi = if 2 * q + 1 < k {
-                        a[[i, 2 * q + 1]]
-                    } else {
-                        0.0
-                    };
-                    want[(i / MR * k2 + q) * MR + i % MR] = pair(a[[i, 2 * q]], hi);
-                }
-            }
+            // A's layout of a is B's layout of aᵀ, in panels of MR.
+            let want = by_definition(a.t(), MR);
             for view in views {
                 // Memory left over from a larger product must not show through.
                 assert_eq!(pack_a(view, vec![7; 5000]), want, "m {m}, k {k}");
