@@ -6,7 +6,8 @@ validation loss.
     python scripts/pytorch_bench.py                        the `shakespeare` shape, B = 8, T = 128
     python scripts/pytorch_bench.py --preset gpt2 --batch 4 --seq 64
     python scripts/pytorch_bench.py --train-minutes 10     also train on tiny Shakespeare
-    python scripts/pytorch_bench.py --matmul               torch.matmul at GPT-2's shapes, f32 and bf16
+    python scripts/pytorch_bench.py --preset gpt2 --batch 4 --seq 64 --matmul
+                                                       torch.matmul at a step's products, f32 and bf16
 
 The token ids come from the project's own tokenizer (`gpt2 tokenize --file`), so no tokenizer
 file is downloaded; build the command first (`cargo build --release`). Run it on a quiet
@@ -138,10 +139,11 @@ def report(model, val, b, t, k, start):
     print(f"  step {k:>5}  {elapsed / 60:5.1f} min  {b * t * k / elapsed:7.0f} tokens/s  validation loss {v:.3f}", flush=True)
 
 
-def matmul_gflops(m, k, n, dtype, reps=10):
-    """GFLOP/s of torch.matmul for [m, k]·[k, n] in `dtype`, the median of `reps` runs."""
-    a = torch.randn(m, k).to(dtype)
-    b = torch.randn(k, n).to(dtype)
+def matmul_gflops(m, k, n, a_t, b_t, dtype, reps=10):
+    """GFLOP/s of torch.matmul for [m, k]·[k, n] in `dtype`, A (B) a transposed view where a_t
+    (b_t), the median of `reps` runs."""
+    a = torch.randn(k, m).to(dtype).t() if a_t else torch.randn(m, k).to(dtype)
+    b = torch.randn(n, k).to(dtype).t() if b_t else torch.randn(k, n).to(dtype)
     torch.matmul(a, b)
     times = []
     for _ in range(reps):
@@ -152,14 +154,20 @@ def matmul_gflops(m, k, n, dtype, reps=10):
     return 2 * m * k * n / times[len(times) // 2] / 1e9
 
 
-# GPT-2 124M's products at B = 4, T = 64 (256 rows): forward, and the backward's dx and dW.
-MATMUL_SHAPES = [
-    ("MLP c_fc forward", 256, 768, 3072),
-    ("MLP c_proj forward, c_fc dx", 256, 3072, 768),
-    ("LM head forward", 256, 768, 50257),
-    ("c_fc dW", 768, 256, 3072),
-    ("LM head dx", 256, 50257, 768),
-]
+def step_products(preset, rows):
+    """The products of a training step, as (name, m, k, n, a_t, b_t) of [m, k]·[k, n], A (B)
+    the transpose of a matrix stored by rows where a_t (b_t), as the step has them: the same
+    list as `gpt2 bench --matmul` (src/bench.rs, step_products)."""
+    c, v = PRESETS[preset]["n_embd"], 50257
+    return [
+        ("c_fc forward, x·W", rows, c, 4 * c, False, False),
+        ("c_proj forward, x·W", rows, 4 * c, c, False, False),
+        ("c_fc dx = dy·Wᵀ", rows, 4 * c, c, False, True),
+        ("c_fc dW = xᵀ·dy", c, rows, 4 * c, True, False),
+        ("LM head forward, x·wteᵀ", rows, c, v, False, True),
+        ("LM head dx = dy·wte", rows, v, c, False, False),
+        ("LM head dwteᵀ = xᵀ·dy", c, rows, v, True, False),
+    ]
 
 
 def main():
@@ -174,11 +182,13 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     if args.matmul:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; torch.matmul, GFLOP/s")
-        for name, m, k, n in MATMUL_SHAPES:
-            f32 = matmul_gflops(m, k, n, torch.float32)
-            bf16 = matmul_gflops(m, k, n, torch.bfloat16)
-            print(f"{name:<30} [{m}, {k}]·[{k}, {n}]  f32 {f32:6.0f}  bf16 {bf16:6.0f}")
+        rows = args.batch * args.seq
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.preset} products at {rows} rows; torch.matmul, GFLOP/s")
+        for name, m, k, n, a_t, b_t in step_products(args.preset, rows):
+            f32 = matmul_gflops(m, k, n, a_t, b_t, torch.float32)
+            bf16 = matmul_gflops(m, k, n, a_t, b_t, torch.bfloat16)
+            shape = f"[{m}, {k}]·[{k}, {n}]"
+            print(f"{name:<26} {shape:<26} f32 {f32:6.0f}  bf16 {bf16:6.0f}")
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.preset}, B = {args.batch}, T = {args.seq}")
     print(f"{'training step':<34} {'s/step':>8} {'tokens/s':>10}")

@@ -170,10 +170,35 @@ pub fn decode(
     })
 }
 
-/// GFLOP/s of the matrix multiply for [m, k]·[k, n], the median of `reps` runs.
+/// GFLOP/s of the matrix multiply for [m, k]·[k, n], both stored by rows, the median of
+/// `reps` runs.
 pub fn matmul_gflops(m: usize, k: usize, n: usize, reps: usize) -> f64 {
-    let a = Array2::from_shape_fn((m, k), |(i, j)| ((i + j) % 7) as f32 * 0.1);
-    let b = Array2::from_shape_fn((k, n), |(i, j)| ((i * 3 + j) % 5) as f32 * 0.1);
+    let p = Product {
+        name: "",
+        m,
+        k,
+        n,
+        a_t: false,
+        b_t: false,
+    };
+    product_gflops(&p, reps)
+}
+
+/// GFLOP/s of the matrix multiply for `p`, its operands laid out as it says, the median of
+/// `reps` runs.
+pub fn product_gflops(p: &Product, reps: usize) -> f64 {
+    let (m, k, n) = (p.m, p.k, p.n);
+    let value = |i: usize, j: usize, s: usize| ((i * s + j) % 7) as f32 * 0.1;
+    let a = if p.a_t {
+        Array2::from_shape_fn((k, m), |(j, i)| value(i, j, 1)).reversed_axes()
+    } else {
+        Array2::from_shape_fn((m, k), |(i, j)| value(i, j, 1))
+    };
+    let b = if p.b_t {
+        Array2::from_shape_fn((n, k), |(j, i)| value(i, j, 3)).reversed_axes()
+    } else {
+        Array2::from_shape_fn((k, n), |(i, j)| value(i, j, 3))
+    };
     let mut c = Array2::zeros((m, n));
     matmul(a.view(), b.view(), c.view_mut(), false);
     let mut times: Vec<f64> = (0..reps.max(1))
@@ -185,6 +210,44 @@ pub fn matmul_gflops(m: usize, k: usize, n: usize, reps: usize) -> f64 {
         .collect();
     times.sort_by(f64::total_cmp);
     2.0 * (m * k * n) as f64 / times[times.len() / 2] / 1e9
+}
+
+/// A product of a training step, [m, k]·[k, n], with its operands laid out as the step has
+/// them: `a_t` (`b_t`) when A (B) is the transpose of a matrix stored by rows, as xᵀ in
+/// dW = xᵀ·dy and Wᵀ in dx = dy·Wᵀ are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Product {
+    pub name: &'static str,
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub a_t: bool,
+    pub b_t: bool,
+}
+
+/// The products of a training step that `gpt2 bench --matmul` times, for `rows` = B·T tokens of
+/// a model of `config`: the MLP's and the LM head's, forward and backward. (GPT-2 stores a
+/// linear layer's W as [in, out] and the token embedding as [V, C].) scripts/pytorch_bench.py
+/// times torch.matmul at the same list.
+pub fn step_products(config: &GPTConfig, rows: usize) -> Vec<Product> {
+    let (c, v) = (config.n_embd, config.vocab_size);
+    let p = |name, m, k, n, a_t, b_t| Product {
+        name,
+        m,
+        k,
+        n,
+        a_t,
+        b_t,
+    };
+    vec![
+        p("c_fc forward, x·W", rows, c, 4 * c, false, false),
+        p("c_proj forward, x·W", rows, 4 * c, c, false, false),
+        p("c_fc dx = dy·Wᵀ", rows, 4 * c, c, false, true),
+        p("c_fc dW = xᵀ·dy", c, rows, 4 * c, true, false),
+        p("LM head forward, x·wteᵀ", rows, c, v, false, true),
+        p("LM head dx = dy·wte", rows, v, c, false, false),
+        p("LM head dwteᵀ = xᵀ·dy", c, rows, v, true, false),
+    ]
 }
 
 /// The peak resident memory of this process so far, in bytes (Linux; None elsewhere).

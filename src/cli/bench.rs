@@ -44,6 +44,11 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "f32")]
     precision: super::PrecisionArg,
 
+    /// Time only the matrix multiply, in f32 and in bf16, at the products of one training step
+    /// (forward, dx and dW of the MLP and of the LM head, with B·T rows), then stop
+    #[arg(long)]
+    matmul: bool,
+
     /// Print one JSON object on stdout
     #[arg(long)]
     json: bool,
@@ -57,6 +62,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "--batch must be positive and --seq within 1..={}",
             config.block_size
         );
+    }
+    if args.matmul {
+        return products(&args, config, args.batch * t);
     }
     super::set_precision(args.precision)?;
     let threads = rayon::current_num_threads();
@@ -187,6 +195,50 @@ pub fn run(args: BenchArgs) -> Result<()> {
             out,
             "peak resident memory: {:.2} GiB",
             m as f64 / (1u64 << 30) as f64
+        )?;
+    }
+    Ok(())
+}
+
+/// `--matmul`: GFLOP/s of each product of a training step, f32 then bf16 (where the CPU has it).
+fn products(args: &BenchArgs, config: GPTConfig, rows: usize) -> Result<()> {
+    use gpt2::kernels::{Precision, set_precision};
+    let threads = rayon::current_num_threads();
+    let mut err = std::io::stderr().lock();
+    let mut table = Vec::new();
+    for p in gpt2::bench::step_products(&config, rows) {
+        let (m, k, n) = (p.m, p.k, p.n);
+        writeln!(err, "timing {}...", p.name)?;
+        // About 0.4 s of multiplies at 100 GFLOP/s per precision, and never fewer than 3.
+        let reps = ((4e10 / (2.0 * (m * k * n) as f64)) as usize).clamp(3, 20);
+        set_precision(Precision::F32);
+        let f32 = gpt2::bench::product_gflops(&p, reps);
+        let bf16 = set_precision(Precision::Bf16).then(|| gpt2::bench::product_gflops(&p, reps));
+        table.push(json!({"name": p.name, "m": m, "k": k, "n": n, "a_transposed": p.a_t, "b_transposed": p.b_t, "f32": f32, "bf16": bf16}));
+    }
+    set_precision(Precision::F32);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let report = json!({"preset": args.preset, "rows": rows, "threads": threads, "matmul_gflops": table});
+        writeln!(out, "{report}")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{} products at {rows} rows, {threads} threads; the matrix multiply, GFLOP/s",
+        args.preset
+    )?;
+    for p in &table {
+        let shape = format!("[{}, {}]·[{}, {}]", p["m"], p["k"], p["k"], p["n"]);
+        let bf16 = match p["bf16"].as_f64() {
+            Some(g) => format!("{g:6.0}"),
+            None => format!("{:>6}", "-"),
+        };
+        writeln!(
+            out,
+            "{:<26} {shape:<26} f32 {:6.0}  bf16 {bf16}",
+            p["name"].as_str().unwrap_or(""),
+            p["f32"].as_f64().unwrap_or(0.0)
         )?;
     }
     Ok(())
