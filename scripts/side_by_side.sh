@@ -2,8 +2,9 @@
 # Training steps of `gpt2 bench` beside PyTorch's (scripts/pytorch_bench.py), in one session on
 # one machine, in turn and three times, since the machine's speed drifts by 10-20% over minutes:
 #   book/runs/side-by-side-shakespeare.txt  the `shakespeare` preset, B = 8, T = 128
-#   book/runs/side-by-side-gpt2.txt         GPT-2 124M, B = 4, T = 64, then torch.matmul at
-#                                           GPT-2's shapes
+#   book/runs/side-by-side-gpt2.txt         GPT-2 124M, B = 4, T = 64
+#   book/runs/side-by-side-matmul.txt       the multiply at that step's products (`gpt2 bench
+#                                           --matmul` and torch.matmul)
 #   book/runs/ch08-side-by-side.txt         `cargo run --release -p chapter08 -- side-by-side`:
 #                                           both as a table of medians and ratios
 # PYTHON names the interpreter of a virtual environment holding scripts/requirements.txt
@@ -31,7 +32,14 @@ side_by_side() { # preset batch seq
 
 side_by_side shakespeare 8 128
 side_by_side gpt2 4 64
-echo "\$ python scripts/pytorch_bench.py --matmul" >>book/runs/side-by-side-gpt2.txt
-"$py" scripts/pytorch_bench.py --matmul >>book/runs/side-by-side-gpt2.txt
+products=(--preset gpt2 --batch 4 --seq 64 --matmul)
+out=book/runs/side-by-side-matmul.txt
+: >"$out"
+for round in 1 2 3; do
+    echo "\$ gpt2 bench ${products[*]}" >>"$out"
+    "$bin" bench "${products[@]}" 2>/dev/null >>"$out"
+    echo "\$ python scripts/pytorch_bench.py ${products[*]}" >>"$out"
+    "$py" scripts/pytorch_bench.py "${products[@]}" >>"$out"
+done
 cargo run --release -q -p chapter08 -- side-by-side >book/runs/ch08-side-by-side.txt
 cat book/runs/ch08-side-by-side.txt

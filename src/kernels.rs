@@ -72,8 +72,9 @@ pub fn matmul(a: ArrayView2<f32>, b: ArrayView2<f32>, mut c: ArrayViewMut2<f32>,
 }
 // ANCHOR_END: matmul
 
-/// c = a·b (or c += a·b) by `gemm`, on the calling thread or on all.
-fn gemm_views(
+/// c = a·b (or c += a·b) by `gemm`, on the calling thread or on all, with the operands as they
+/// lie (`matmul` may copy them first; chapter 8 compares the two).
+pub fn gemm_views(
     a: ArrayView2<f32>,
     b: ArrayView2<f32>,
     mut c: ArrayViewMut2<f32>,
@@ -222,7 +223,8 @@ fn relaid_by_rows(
 }
 
 /// y = xᵀ, both lying by rows, in tiles of 32 × 32 (both then read and written a cache line at
-/// a time), split over threads by rows of y.
+/// a time), split over threads by rows of y; within a tile, blocks of 8 × 8 go through AVX
+/// registers.
 fn transpose(x: ArrayView2<f32>, mut y: ArrayViewMut2<f32>) {
     use rayon::prelude::*;
     const T: usize = 32;
@@ -234,21 +236,80 @@ fn transpose(x: ArrayView2<f32>, mut y: ArrayViewMut2<f32>) {
     );
     let (xs, ys) = (x.strides()[0], y.strides()[0]);
     let (xp, yp) = (x.as_ptr() as usize, y.as_mut_ptr() as usize);
+    #[cfg(target_arch = "x86_64")]
+    let avx = std::arch::is_x86_feature_detected!("avx");
     (0..c.div_ceil(T)).into_par_iter().for_each(|jb| {
-        let js = jb * T..c.min(jb * T + T);
+        let (x, y) = (xp as *const f32, yp as *mut f32);
         for ib in (0..r).step_by(T) {
-            for j in js.clone() {
-                for i in ib..r.min(ib + T) {
-                    // SAFETY: (i, j) lies in x and (j, i) in y; each task writes its own rows
-                    // js of y.
-                    unsafe {
-                        *(yp as *mut f32).offset(j as isize * ys + i as isize) =
-                            *(xp as *const f32).offset(i as isize * xs + j as isize);
+            for j8 in (jb * T..c.min(jb * T + T)).step_by(8) {
+                for i8 in (ib..r.min(ib + T)).step_by(8) {
+                    // SAFETY (both branches): (i, j) lies in x and (j, i) in y; each task
+                    // writes its own rows jb·T.. of y.
+                    #[cfg(target_arch = "x86_64")]
+                    if avx && i8 + 8 <= r && j8 + 8 <= c {
+                        unsafe {
+                            let from = x.offset(i8 as isize * xs + j8 as isize);
+                            transpose8(from, xs, y.offset(j8 as isize * ys + i8 as isize), ys)
+                        };
+                        continue;
+                    }
+                    for j in j8..c.min(j8 + 8) {
+                        for i in i8..r.min(i8 + 8) {
+                            unsafe {
+                                *y.offset(j as isize * ys + i as isize) =
+                                    *x.offset(i as isize * xs + j as isize);
+                            }
+                        }
                     }
                 }
             }
         }
     });
+}
+
+/// The 8 × 8 block at x (rows `xs` apart), transposed into the block at y (rows `ys` apart):
+/// pairs of rows interleaved, then pairs of pairs, then the halves exchanged.
+///
+/// # Safety
+/// Both blocks lie in memory the caller may read (x) and write (y); the CPU has AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn transpose8(x: *const f32, xs: isize, y: *mut f32, ys: isize) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller's blocks.
+    let r: [__m256; 8] =
+        std::array::from_fn(|i| unsafe { _mm256_loadu_ps(x.offset(i as isize * xs)) });
+    // t: rows 2p and 2p + 1 interleaved, [r0 s0 r1 s1 | r4 s4 r5 s5] and the rest.
+    let t: [__m256; 8] = std::array::from_fn(|i| {
+        let (a, b) = (r[i / 2 * 2], r[i / 2 * 2 + 1]);
+        if i % 2 == 0 {
+            _mm256_unpacklo_ps(a, b)
+        } else {
+            _mm256_unpackhi_ps(a, b)
+        }
+    });
+    // s: four rows' numbers of one column in each half: columns (0, 4), (1, 5), (2, 6), (3, 7)
+    // of rows 0-3, then of rows 4-7.
+    let s: [__m256; 8] = std::array::from_fn(|i| {
+        let (a, b) = (
+            t[(i / 4) * 4 + (i % 4) / 2],
+            t[(i / 4) * 4 + (i % 4) / 2 + 2],
+        );
+        if i % 2 == 0 {
+            _mm256_shuffle_ps::<0x44>(a, b)
+        } else {
+            _mm256_shuffle_ps::<0xEE>(a, b)
+        }
+    });
+    for j in 0..4 {
+        let lo = _mm256_permute2f128_ps::<0x20>(s[j], s[j + 4]);
+        let hi = _mm256_permute2f128_ps::<0x31>(s[j], s[j + 4]);
+        // SAFETY: the caller's blocks.
+        unsafe {
+            _mm256_storeu_ps(y.offset(j as isize * ys), lo);
+            _mm256_storeu_ps(y.offset((j + 4) as isize * ys), hi);
+        }
+    }
 }
 
 // ANCHOR_END: matmul

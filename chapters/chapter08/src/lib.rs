@@ -5,6 +5,7 @@ pub mod ddp;
 pub mod exercises;
 pub mod ladder;
 pub mod naive;
+pub mod orders;
 pub mod precision;
 pub mod quant;
 pub mod seeds;

@@ -1,9 +1,9 @@
 //! `cargo run --release -p chapter08`: the size of the readable GPT-2 and of the library; each
 //! part of a training step timed in its readable version and in the library's; the matrix
 //! multiply from the definition's triple loop to the library's kernel on all threads, with a bar
-//! chart; then what bf16 weights cost in accuracy, on a model trained for a minute.
-//! `-- lines`, `-- versions`, `-- matmul` or `-- bf16` runs one of them; `-- curves` draws the
-//! loss curves of the default run in f32 and in bf16 from their logs in book/runs, and
+//! chart, and with its matrices stored by rows or by columns; then what bf16 weights cost in
+//! accuracy, on a model trained for a minute. `-- lines`, `-- versions`, `-- matmul`,
+//! `-- orders` or `-- bf16` runs one of them; `-- curves` draws the loss curves of the default run in f32 and in bf16 from their logs in book/runs, and
 //! `-- seeds` tabulates those runs from three seeds; `-- side-by-side` reads the training steps
 //! timed beside PyTorch's.
 
@@ -30,6 +30,7 @@ fn main() -> Result<()> {
         "lines",
         "versions",
         "matmul",
+        "orders",
         "bf16",
         "curves",
         "seeds",
@@ -52,6 +53,9 @@ fn main() -> Result<()> {
     }
     if run("matmul") {
         matmul()?;
+    }
+    if run("orders") {
+        orders();
     }
     if run("bf16") {
         bf16()?;
@@ -219,7 +223,7 @@ validation every 100 steps, by seed:\n"
 
 /// Training steps beside PyTorch's, from the rounds scripts/side_by_side.sh keeps.
 fn side_by_side() -> Result<()> {
-    use chapter08::side_by_side::{parse, table};
+    use chapter08::side_by_side::{parse, parse_products, products_table, table};
     for (file, title) in [
         (
             "side-by-side-shakespeare.txt",
@@ -232,6 +236,15 @@ fn side_by_side() -> Result<()> {
         print!("{}", table(title, &rounds));
         println!();
     }
+    let file = "side-by-side-matmul.txt";
+    let text = std::fs::read_to_string(runs_dir().join(file))?;
+    let rounds = parse_products(&text).with_context(|| format!("reading {file}"))?;
+    let title = format!(
+        "GPT-2 124M's products at B·T = 256, GFLOP/s, packing included: medians of {} rounds in turn \
+         (ours, torch.matmul, ours / torch.matmul)",
+        rounds.len()
+    );
+    print!("{}", products_table(&title, &rounds));
     Ok(())
 }
 
@@ -301,6 +314,26 @@ fn matmul() -> Result<()> {
     plot(&rungs, "The matrix multiply, [256, 768]·[768, 3072]", &path)?;
     println!("\nWrote the chart to {}.\n", path.display());
     Ok(())
+}
+
+/// c_fc's dx = dy·Wᵀ with its matrices stored by rows or by columns, through gemm as they lie
+/// and through the library's matmul.
+fn orders() {
+    use chapter08::orders::{gemm_orders, library_dx};
+    let (m, k, n) = (256, 3072, 768);
+    println!(
+        "c = a·b with a: [{m}, {k}], b: [{k}, {n}] (c_fc's dx = dy·Wᵀ at B·T = {m}), gemm on all threads\n"
+    );
+    println!("{:<9}{:<9}{:<9}{:>8}", "a", "b", "c", "GFLOP/s");
+    let order = |by_columns: bool| if by_columns { "columns" } else { "rows" };
+    for o in gemm_orders(m, k, n) {
+        let [a, b, c] = o.by_columns.map(order);
+        println!("{a:<9}{b:<9}{c:<9}{:>8.0}", o.gflops);
+    }
+    println!(
+        "\ngpt2::kernels::matmul, a by rows, b by columns, c by rows: {:.0} GFLOP/s\n",
+        library_dx(m, k, n)
+    );
 }
 
 fn bf16() -> Result<()> {

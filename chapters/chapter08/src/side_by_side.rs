@@ -136,6 +136,95 @@ pub fn table(title: &str, rounds: &[Round]) -> String {
     out
 }
 
+/// One product's GFLOP/s in one round: ours and torch.matmul's, f32 and bf16.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductRound {
+    pub name: String,
+    pub shape: String,
+    pub ours: [f64; 2],
+    pub torch: [f64; 2],
+}
+
+/// The rounds of `gpt2 bench --matmul` beside `pytorch_bench.py --matmul` (the same products,
+/// in the same order, each run once per round): per round, one entry per product.
+pub fn parse_products(text: &str) -> Result<Vec<Vec<ProductRound>>> {
+    // Each run's lines: "<name>  [m, k]·[k, n]  f32 G  bf16 G", under its "$ command" line.
+    // (ours, its products as (name, shape, [f32, bf16]))
+    type Run = (bool, Vec<(String, String, [f64; 2])>);
+    let mut runs: Vec<Run> = Vec::new();
+    for line in text.lines() {
+        if let Some(cmd) = line.strip_prefix("$ ") {
+            runs.push((cmd.starts_with("gpt2"), Vec::new()));
+            continue;
+        }
+        let (Some(open), Some(f32_at)) = (line.find('['), line.find(" f32 ")) else {
+            continue;
+        };
+        let run = &mut runs.last_mut().context("a product before any command")?.1;
+        let numbers: Vec<f64> = line[f32_at..]
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        let [f32, bf16] = numbers[..] else {
+            bail!("not two rates in {line:?}");
+        };
+        let (name, shape) = (line[..open].trim(), line[open..f32_at].trim());
+        run.push((name.to_string(), shape.to_string(), [f32, bf16]));
+    }
+    if !runs.len().is_multiple_of(2) || runs.is_empty() {
+        bail!(
+            "{} runs do not make rounds of ours and PyTorch's",
+            runs.len()
+        );
+    }
+    runs.chunks(2)
+        .map(|pair| {
+            let [(true, ours), (false, torch)] = pair else {
+                bail!("a round is gpt2 bench --matmul, then pytorch_bench.py --matmul");
+            };
+            if ours.len() != torch.len() || ours.iter().zip(torch).any(|(o, t)| o.0 != t.0) {
+                bail!("ours and PyTorch's rounds list different products");
+            }
+            Ok(ours
+                .iter()
+                .zip(torch)
+                .map(|(o, t)| ProductRound {
+                    name: o.0.clone(),
+                    shape: o.1.clone(),
+                    ours: o.2,
+                    torch: t.2,
+                })
+                .collect())
+        })
+        .collect()
+}
+
+/// Each product's medians over the rounds, ours and torch.matmul's, and the median of the
+/// rounds' own ratios, in f32 and in bf16.
+pub fn products_table(title: &str, rounds: &[Vec<ProductRound>]) -> String {
+    let mut out = String::new();
+    writeln!(out, "{title}").unwrap();
+    writeln!(
+        out,
+        "{:<26}{:<27}{:>25}{:>25}",
+        "", "", "f32: ours  torch  ratio", "bf16: ours  torch  ratio"
+    )
+    .unwrap();
+    for (i, p) in rounds[0].iter().enumerate() {
+        let mut cells = String::new();
+        for precision in 0..2 {
+            let of = |f: &dyn Fn(&ProductRound) -> f64| {
+                median(rounds.iter().map(|r| f(&r[i])).collect())
+            };
+            let (ours, torch) = (of(&|r| r.ours[precision]), of(&|r| r.torch[precision]));
+            let ratio = of(&|r| r.ours[precision] / r.torch[precision]);
+            write!(cells, "{ours:>11.0}{torch:>7.0}{ratio:>7.2}").unwrap();
+        }
+        writeln!(out, "{:<26}{:<27}{cells}", p.name, p.shape).unwrap();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +274,55 @@ bf16 autocast, fused AdamW            1.500        197
         let text = ROUND.repeat(2)
             + "$ gpt2 bench --precision f32\ntraining, B = 4, T = 64: 1.5 s per step\n";
         assert!(parse(&text).is_err());
+    }
+
+    const PRODUCTS: &str = "$ gpt2 bench --preset gpt2 --batch 4 --seq 64 --matmul
+gpt2 products at 256 rows, 2 threads; the matrix multiply, GFLOP/s
+c_fc forward, x·W          [256, 768]·[768, 3072]     f32    200  bf16    360
+c_fc dx = dy·Wᵀ            [256, 3072]·[3072, 768]    f32    150  bf16      -
+$ python scripts/pytorch_bench.py --preset gpt2 --batch 4 --seq 64 --matmul
+torch 2.15.0, 2 threads; gpt2 products at 256 rows; torch.matmul, GFLOP/s
+c_fc forward, x·W          [256, 768]·[768, 3072]     f32    100  bf16    400
+c_fc dx = dy·Wᵀ            [256, 3072]·[3072, 768]    f32    120  bf16    380
+";
+
+    #[test]
+    fn reads_the_products_of_each_round_and_states_their_ratios() {
+        // A round without bf16 on our side is an error: there is nothing to compare.
+        assert!(parse_products(PRODUCTS).is_err());
+        let text = PRODUCTS.replace("bf16      -", "bf16    342");
+        let rounds = parse_products(&text.repeat(3)).unwrap();
+        assert_eq!(rounds.len(), 3);
+        assert_eq!(
+            rounds[1][1],
+            ProductRound {
+                name: "c_fc dx = dy·Wᵀ".into(),
+                shape: "[256, 3072]·[3072, 768]".into(),
+                ours: [150.0, 342.0],
+                torch: [120.0, 380.0],
+            }
+        );
+        let t = products_table("gpt2", &rounds);
+        let row = |name: &str| t.lines().find(|l| l.starts_with(name)).unwrap().to_string();
+        // 200 / 100 and 360 / 400; 150 / 120 and 342 / 380.
+        assert!(
+            row("c_fc forward").ends_with("200    100   2.00        360    400   0.90"),
+            "{t}"
+        );
+        assert!(
+            row("c_fc dx").ends_with("150    120   1.25        342    380   0.90"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn rounds_of_products_must_pair_ours_with_pytorchs() {
+        let ours_only = PRODUCTS
+            .split("$ python")
+            .next()
+            .unwrap()
+            .replace("bf16      -", "bf16    342");
+        assert!(parse_products(&ours_only.repeat(2)).is_err());
     }
 
     #[test]

@@ -27,6 +27,14 @@ fn book_shows_the_matrix_multiply_table() {
 }
 
 #[test]
+fn book_shows_the_orders_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = bookcheck::run(env!("CARGO_BIN_EXE_chapter08"), &["orders"], dir.path());
+    // Words equal, numbers free: the timings are measured, not reproduced.
+    bookcheck::assert_book_copy_words(&printed, "runs/ch08-orders.txt");
+}
+
+#[test]
 fn book_shows_the_line_counts() {
     let dir = tempfile::tempdir().unwrap();
     let printed = bookcheck::run(env!("CARGO_BIN_EXE_chapter08"), &["lines"], dir.path());

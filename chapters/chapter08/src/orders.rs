@@ -1,0 +1,66 @@
+//! The multiply's speed with each of its three matrices stored by rows or by columns: `gemm` as
+//! it is handed them, and the library's `matmul`, which copies a product of mixed orders to one.
+
+use std::time::Instant;
+
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+
+/// c = a·b at one choice of orders, and its speed.
+pub struct Orders {
+    /// a, b and c stored by columns (true) or by rows (false)
+    pub by_columns: [bool; 3],
+    pub gflops: f64,
+}
+
+/// A matrix [r, c] of small numbers, stored by rows, or by columns (as the transpose of a
+/// matrix stored by rows).
+fn laid(r: usize, c: usize, by_columns: bool) -> Array2<f32> {
+    let x = |i: usize, j: usize| ((i + 3 * j) % 11) as f32 * 0.1 - 0.5;
+    if by_columns {
+        Array2::from_shape_fn((c, r), |(j, i)| x(i, j)).reversed_axes()
+    } else {
+        Array2::from_shape_fn((r, c), |(i, j)| x(i, j))
+    }
+}
+
+/// GFLOP/s of `f`, which multiplies [m, k]·[k, n]: the best of the runs in about 0.3 s.
+fn gflops(m: usize, k: usize, n: usize, f: &mut dyn FnMut()) -> f64 {
+    f();
+    let (mut best, start) = (f64::MAX, Instant::now());
+    while best == f64::MAX || start.elapsed().as_secs_f64() < 0.3 {
+        let t = Instant::now();
+        f();
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    2.0 * (m * k * n) as f64 / best / 1e9
+}
+
+type Multiply = fn(ArrayView2<f32>, ArrayView2<f32>, ArrayViewMut2<f32>);
+
+/// GFLOP/s of `multiply` at [m, k]·[k, n] with a, b and c stored as `by_columns` says.
+fn timed(m: usize, k: usize, n: usize, by_columns: [bool; 3], multiply: Multiply) -> f64 {
+    let (a, b) = (laid(m, k, by_columns[0]), laid(k, n, by_columns[1]));
+    let mut c = laid(m, n, by_columns[2]);
+    gflops(m, k, n, &mut || multiply(a.view(), b.view(), c.view_mut()))
+}
+
+/// `gemm` on all threads at [m, k]·[k, n], for each of the eight choices of orders.
+pub fn gemm_orders(m: usize, k: usize, n: usize) -> Vec<Orders> {
+    (0..8)
+        .map(|bits| {
+            let by_columns = [bits & 4 != 0, bits & 2 != 0, bits & 1 != 0];
+            let gemm: Multiply = |a, b, c| gpt2::kernels::gemm_views(a, b, c, false, true);
+            Orders {
+                by_columns,
+                gflops: timed(m, k, n, by_columns, gemm),
+            }
+        })
+        .collect()
+}
+
+/// `gpt2::kernels::matmul` at [m, k]·[k, n] with a by rows, b by columns and c by rows, the
+/// orders of dx = dy·Wᵀ.
+pub fn library_dx(m: usize, k: usize, n: usize) -> f64 {
+    let matmul: Multiply = |a, b, c| gpt2::kernels::matmul(a, b, c, false);
+    timed(m, k, n, [false, true, false], matmul)
+}
