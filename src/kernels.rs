@@ -268,13 +268,14 @@ fn transpose(x: ArrayView2<f32>, mut y: ArrayViewMut2<f32>) {
 }
 
 /// The 8 × 8 block at x (rows `xs` apart), transposed into the block at y (rows `ys` apart):
-/// pairs of rows interleaved, then pairs of pairs, then the halves exchanged.
+/// pairs of rows interleaved, then pairs of pairs, then the halves exchanged. (Any 32-bit
+/// patterns: the moves and shuffles do not look at them as numbers.)
 ///
 /// # Safety
 /// Both blocks lie in memory the caller may read (x) and write (y); the CPU has AVX.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn transpose8(x: *const f32, xs: isize, y: *mut f32, ys: isize) {
+pub(crate) unsafe fn transpose8(x: *const f32, xs: isize, y: *mut f32, ys: isize) {
     use std::arch::x86_64::*;
     // SAFETY: the caller's blocks.
     let r: [__m256; 8] =

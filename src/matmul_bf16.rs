@@ -272,9 +272,47 @@ fn pack_panel(b: ArrayView2<f32>, p: usize, out: &mut [u32]) {
     }
     #[cfg(target_arch = "x86_64")]
     if rs == 1 {
-        // Columns in one piece: a column's 32 numbers are 16 pairs of consecutive rows.
+        // Columns in one piece: a column's 32 numbers are 16 pairs of consecutive rows. Sixteen
+        // columns at a time give a 16 × 16 block of pairs, by column; it goes to the panel by
+        // pair, transposed in four blocks of 8 × 8 in AVX registers.
+        let mut block = [[0u32; 16]; 16];
+        let mut done = 0; // columns packed sixteen at a time
+        while done + 16 <= cols {
+            let col = |c: usize| unsafe { base.offset((p * NR + done + c) as isize * cs) };
+            let mut q = 0;
+            while 2 * q + 32 <= k {
+                for (c, pairs) in block.iter_mut().enumerate() {
+                    // SAFETY: the column holds k numbers; the CPU has AVX-512.
+                    unsafe { pairs_of_column(col(c).add(2 * q), pairs) };
+                }
+                for (i0, c0) in [(0, 0), (0, 8), (8, 0), (8, 8)] {
+                    // SAFETY: pairs i0.. of columns c0.. are 8 × 8 words of `block`, rows 16
+                    // apart; out holds pair q + i0 + 7, column done + c0 + 7 of the panel.
+                    unsafe {
+                        crate::kernels::transpose8(
+                            block[c0].as_ptr().add(i0) as *const f32,
+                            16,
+                            out.as_mut_ptr().add((q + i0) * NR + done + c0) as *mut f32,
+                            NR as isize,
+                        )
+                    };
+                }
+                q += 16;
+            }
+            for q in q..k2 {
+                for jj in done..done + 16 {
+                    let hi = if 2 * q + 1 < k {
+                        at(2 * q + 1, p * NR + jj)
+                    } else {
+                        0.0
+                    };
+                    out[q * NR + jj] = pair(at(2 * q, p * NR + jj), hi);
+                }
+            }
+            done += 16;
+        }
         let mut tmp = [0u32; 16];
-        for jj in 0..cols {
+        for jj in done..cols {
             let col = unsafe { base.offset((p * NR + jj) as isize * cs) };
             let mut q = 0;
             while 2 * q + 32 <= k {
