@@ -693,6 +693,48 @@ fn bench_reports_speed_and_memory() {
 }
 
 #[test]
+fn bench_matmul_times_each_product_of_a_step_in_both_precisions() {
+    let o = gpt2(&[
+        "bench", "--preset", "nano", "--batch", "2", "--seq", "16", "--matmul", "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let config = gpt2::GPTConfig::preset("nano").unwrap();
+    let (c, vocab) = (config.n_embd as u64, config.vocab_size as u64);
+    let products = v["matmul_gflops"].as_array().unwrap();
+    // (m, k, n, A transposed, B transposed) of [m, k]·[k, n] at 32 rows, in the step's order.
+    let want = [
+        (32, c, 4 * c, false, false),
+        (32, 4 * c, c, false, false),
+        (32, 4 * c, c, false, true),
+        (c, 32, 4 * c, true, false),
+        (32, c, vocab, false, true),
+        (32, vocab, c, false, false),
+        (c, 32, vocab, true, false),
+    ];
+    assert_eq!(products.len(), want.len(), "{v}");
+    for (p, (m, k, n, a_t, b_t)) in products.iter().zip(want) {
+        let shape = (p["m"].as_u64(), p["k"].as_u64(), p["n"].as_u64());
+        assert_eq!(shape, (Some(m), Some(k), Some(n)), "{p}");
+        assert_eq!(p["a_transposed"].as_bool(), Some(a_t), "{p}");
+        assert_eq!(p["b_transposed"].as_bool(), Some(b_t), "{p}");
+        assert!(p["f32"].as_f64().unwrap() > 0.0, "{p}");
+        // bf16 where the CPU has it, null where it does not.
+        assert!(
+            p["bf16"].is_null() || p["bf16"].as_f64().unwrap() > 0.0,
+            "{p}"
+        );
+    }
+    let text = gpt2(&[
+        "bench", "--preset", "nano", "--batch", "2", "--seq", "16", "--matmul",
+    ]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let lines: Vec<String> = stdout(&text).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 1 + want.len(), "{lines:?}");
+    assert!(lines[1].starts_with("c_fc forward, x·W"), "{lines:?}");
+}
+
+#[test]
 fn a_validation_split_shorter_than_a_window_is_warned_about_and_the_tokens_cached_elsewhere() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("text.txt");
