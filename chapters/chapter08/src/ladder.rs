@@ -28,17 +28,7 @@ pub fn ladder(m: usize, k: usize, n: usize) -> Vec<Rung> {
         b.as_slice().expect("row-major"),
     );
     let flop = 2.0 * (m * k * n) as f64;
-    // The best of a few runs (at least one, and about half a second), in GFLOP/s.
-    let mut time = |f: &mut dyn FnMut(&mut Array2<f32>)| {
-        let mut best = f64::MAX;
-        let start = Instant::now();
-        while best == f64::MAX || (start.elapsed().as_secs_f64() < 0.5) {
-            let t = Instant::now();
-            f(&mut c);
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-        flop / best / 1e9
-    };
+    let mut time = |f: &mut dyn FnMut(&mut Array2<f32>)| best_gflops(flop, 0.5, &mut || f(&mut c));
     let one_thread = crate::exercises::one_thread_pool();
     let matmul =
         |c: &mut Array2<f32>| gpt2::kernels::matmul(a.view(), b.view(), c.view_mut(), false);
@@ -74,6 +64,18 @@ pub fn ladder(m: usize, k: usize, n: usize) -> Vec<Rung> {
     rungs
 }
 // ANCHOR_END: ladder
+
+/// GFLOP/s of `f`, which does `flop` operations: the best of the runs in about `seconds` (at
+/// least one).
+pub fn best_gflops(flop: f64, seconds: f64, f: &mut dyn FnMut()) -> f64 {
+    let (mut best, start) = (f64::MAX, Instant::now());
+    while best == f64::MAX || start.elapsed().as_secs_f64() < seconds {
+        let t = Instant::now();
+        f();
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    flop / best / 1e9
+}
 
 /// The ladder as bars, on a logarithmic scale.
 pub fn plot(rungs: &[Rung], title: &str, path: &Path) -> Result<()> {

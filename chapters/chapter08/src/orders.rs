@@ -1,8 +1,6 @@
 //! The multiply's speed with each of its three matrices stored by rows or by columns: `gemm` as
 //! it is handed them, and the library's `matmul`, which copies a product of mixed orders to one.
 
-use std::time::Instant;
-
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 /// c = a·b at one choice of orders, and its speed.
@@ -23,25 +21,18 @@ fn laid(r: usize, c: usize, by_columns: bool) -> Array2<f32> {
     }
 }
 
-/// GFLOP/s of `f`, which multiplies [m, k]·[k, n]: the best of the runs in about 0.3 s.
-fn gflops(m: usize, k: usize, n: usize, f: &mut dyn FnMut()) -> f64 {
-    f();
-    let (mut best, start) = (f64::MAX, Instant::now());
-    while best == f64::MAX || start.elapsed().as_secs_f64() < 0.3 {
-        let t = Instant::now();
-        f();
-        best = best.min(t.elapsed().as_secs_f64());
-    }
-    2.0 * (m * k * n) as f64 / best / 1e9
-}
-
 type Multiply = fn(ArrayView2<f32>, ArrayView2<f32>, ArrayViewMut2<f32>);
 
 /// GFLOP/s of `multiply` at [m, k]·[k, n] with a, b and c stored as `by_columns` says.
 fn timed(m: usize, k: usize, n: usize, by_columns: [bool; 3], multiply: Multiply) -> f64 {
     let (a, b) = (laid(m, k, by_columns[0]), laid(k, n, by_columns[1]));
     let mut c = laid(m, n, by_columns[2]);
-    gflops(m, k, n, &mut || multiply(a.view(), b.view(), c.view_mut()))
+    // A first run outside the timing, then the best of those in about 0.3 s.
+    multiply(a.view(), b.view(), c.view_mut());
+    let flop = 2.0 * (m * k * n) as f64;
+    crate::ladder::best_gflops(flop, 0.3, &mut || {
+        multiply(a.view(), b.view(), c.view_mut())
+    })
 }
 
 /// `gemm` on all threads at [m, k]·[k, n], for each of the eight choices of orders.
