@@ -188,17 +188,7 @@ pub fn matmul_gflops(m: usize, k: usize, n: usize, reps: usize) -> f64 {
 /// `reps` runs.
 pub fn product_gflops(p: &Product, reps: usize) -> f64 {
     let (m, k, n) = (p.m, p.k, p.n);
-    let value = |i: usize, j: usize, s: usize| ((i * s + j) % 7) as f32 * 0.1;
-    let a = if p.a_t {
-        Array2::from_shape_fn((k, m), |(j, i)| value(i, j, 1)).reversed_axes()
-    } else {
-        Array2::from_shape_fn((m, k), |(i, j)| value(i, j, 1))
-    };
-    let b = if p.b_t {
-        Array2::from_shape_fn((n, k), |(j, i)| value(i, j, 3)).reversed_axes()
-    } else {
-        Array2::from_shape_fn((k, n), |(i, j)| value(i, j, 3))
-    };
+    let (a, b) = (laid(m, k, p.a_t, 1), laid(k, n, p.b_t, 3));
     let mut c = Array2::zeros((m, n));
     matmul(a.view(), b.view(), c.view_mut(), false);
     let mut times: Vec<f64> = (0..reps.max(1))
@@ -210,6 +200,18 @@ pub fn product_gflops(p: &Product, reps: usize) -> f64 {
         .collect();
     times.sort_by(f64::total_cmp);
     2.0 * (m * k * n) as f64 / times[times.len() / 2] / 1e9
+}
+
+/// A matrix [rows, cols] of small numbers (`seed` varies them), stored by rows, or by columns
+/// when `by_columns` (as the transpose of a matrix stored by rows): an operand of a timed
+/// product.
+pub fn laid(rows: usize, cols: usize, by_columns: bool, seed: usize) -> Array2<f32> {
+    let value = |i: usize, j: usize| ((i * seed + j) % 7) as f32 * 0.1;
+    if by_columns {
+        Array2::from_shape_fn((cols, rows), |(j, i)| value(i, j)).reversed_axes()
+    } else {
+        Array2::from_shape_fn((rows, cols), |(i, j)| value(i, j))
+    }
 }
 
 /// A product of a training step, [m, k]·[k, n], with its operands laid out as the step has

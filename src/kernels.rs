@@ -157,15 +157,17 @@ fn relaid(a: ArrayView2<f32>, b: ArrayView2<f32>, c: ArrayViewMut2<f32>, accumul
         return false;
     }
     // Each product in column order is the transposed product in row order: cᵀ = bᵀ·aᵀ.
-    if !rows {
-        return relaid_by_rows(
+    if rows {
+        relaid_by_rows(a, b, c, accumulate);
+    } else {
+        relaid_by_rows(
             b.reversed_axes(),
             a.reversed_axes(),
             c.reversed_axes(),
             accumulate,
         );
     }
-    relaid_by_rows(a, b, c, accumulate)
+    true
 }
 
 thread_local! {
@@ -174,12 +176,7 @@ thread_local! {
 }
 
 /// c = a·b with every operand not lying by rows copied into a buffer that does.
-fn relaid_by_rows(
-    a: ArrayView2<f32>,
-    b: ArrayView2<f32>,
-    c: ArrayViewMut2<f32>,
-    accumulate: bool,
-) -> bool {
+fn relaid_by_rows(a: ArrayView2<f32>, b: ArrayView2<f32>, c: ArrayViewMut2<f32>, accumulate: bool) {
     use ndarray::{ArrayView, ArrayViewMut};
     let mut bufs = COPIES.with(|x| std::mem::take(&mut *x.borrow_mut()));
     let [abuf, bbuf, cbuf] = &mut bufs;
@@ -219,7 +216,6 @@ fn relaid_by_rows(
         transpose(cc.view(), c.reversed_axes());
     }
     COPIES.with(|x| *x.borrow_mut() = bufs);
-    true
 }
 
 /// y = xᵀ, both lying by rows, in tiles of 32 × 32 (both then read and written a cache line at

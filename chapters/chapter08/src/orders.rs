@@ -1,7 +1,7 @@
 //! The multiply's speed with each of its three matrices stored by rows or by columns: `gemm` as
 //! it is handed them, and the library's `matmul`, which copies a product of mixed orders to one.
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use ndarray::{ArrayView2, ArrayViewMut2};
 
 /// c = a·b at one choice of orders, and its speed.
 pub struct Orders {
@@ -10,23 +10,13 @@ pub struct Orders {
     pub gflops: f64,
 }
 
-/// A matrix [r, c] of small numbers, stored by rows, or by columns (as the transpose of a
-/// matrix stored by rows).
-fn laid(r: usize, c: usize, by_columns: bool) -> Array2<f32> {
-    let x = |i: usize, j: usize| ((i + 3 * j) % 11) as f32 * 0.1 - 0.5;
-    if by_columns {
-        Array2::from_shape_fn((c, r), |(j, i)| x(i, j)).reversed_axes()
-    } else {
-        Array2::from_shape_fn((r, c), |(i, j)| x(i, j))
-    }
-}
-
 type Multiply = fn(ArrayView2<f32>, ArrayView2<f32>, ArrayViewMut2<f32>);
 
 /// GFLOP/s of `multiply` at [m, k]·[k, n] with a, b and c stored as `by_columns` says.
 fn timed(m: usize, k: usize, n: usize, by_columns: [bool; 3], multiply: Multiply) -> f64 {
-    let (a, b) = (laid(m, k, by_columns[0]), laid(k, n, by_columns[1]));
-    let mut c = laid(m, n, by_columns[2]);
+    use gpt2::bench::laid;
+    let (a, b) = (laid(m, k, by_columns[0], 1), laid(k, n, by_columns[1], 3));
+    let mut c = laid(m, n, by_columns[2], 2);
     // A first run outside the timing, then the best of those in about 0.3 s.
     multiply(a.view(), b.view(), c.view_mut());
     let flop = 2.0 * (m * k * n) as f64;
