@@ -6,6 +6,12 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 
+// glibc's malloc gives the backward pass's freed temporaries back to the kernel, which clears
+// them again at their next use in the next step; mimalloc keeps them for reuse.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "gpt2",
