@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The default `gpt2 train` run in f32 and with bf16 matrix multiplies, from three seeds each, one
-# after the other on one quiet machine (the logs' times are part of what is measured):
+# The default `gpt2 train` run in f32 and with bf16 matrix multiplies, from three seeds each, and
+# the bf16 run again with a warm-up of 100 steps instead of 200, one after the other on one quiet
+# machine (the logs' times are part of what is measured):
 #   book/runs/ch08-seeds/{f32,bf16}-SEED.jsonl   `gpt2 train --json`, validation every 100 steps
+#   book/runs/ch08-seeds/bf16-warmup100-SEED.jsonl   the same with --warmup 100
 # `cargo run --release -p chapter08 -- seeds` turns them into chapter 8's table of final
 # validation losses and times to a validation loss of 4.94.
 set -euo pipefail
@@ -17,4 +19,8 @@ for seed in 1337 1 2; do
         "$bin" train --precision "$precision" --seed "$seed" --eval-every 100 --json \
             --out "$tmp/$precision-$seed" >"$out/$precision-$seed.jsonl"
     done
+done
+for seed in 1337 1 2; do
+    "$bin" train --precision bf16 --warmup 100 --seed "$seed" --eval-every 100 --json \
+        --out "$tmp/bf16-warmup100-$seed" >"$out/bf16-warmup100-$seed.jsonl"
 done

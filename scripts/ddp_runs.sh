@@ -11,7 +11,8 @@ bin=target/release/gpt2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 runs=book/runs
-quiet=(--eval-every 0 --checkpoint-every 0 --val-fraction 0.01 --sample-tokens 0 --json)
+# A warm-up of 100 steps (the default is 200) lets these short runs reach larger steps.
+quiet=(--warmup 100 --eval-every 0 --checkpoint-every 0 --val-fraction 0.01 --sample-tokens 0 --json)
 mpirun=(mpirun -np 2)
 if mpirun --version | grep -q "Open MPI"; then
     mpirun+=(--oversubscribe)

@@ -94,7 +94,7 @@ pub struct TrainArgs {
     #[arg(long, allow_negative_numbers = true)]
     min_lr: Option<f32>,
 
-    /// Warm-up steps [default: 100]
+    /// Warm-up steps [default: 200]
     #[arg(long, value_name = "N")]
     warmup: Option<usize>,
 

@@ -120,7 +120,7 @@ impl Default for Settings {
             steps: 1000,
             lr: 3e-3,
             min_lr: 3e-4,
-            warmup: 100,
+            warmup: 200,
             weight_decay: 0.1,
             grad_clip: 1.0,
         }

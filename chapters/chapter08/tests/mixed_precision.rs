@@ -1,6 +1,6 @@
-//! The default `gpt2 train` run in f32 and in bf16 from three seeds (scripts/bf16_runs.sh): the
-//! logs are whole, the table and the figure in the book are made from them, and what chapter 8
-//! concludes from them holds.
+//! The default `gpt2 train` run in f32 and in bf16 from three seeds, and in bf16 with a shorter
+//! warm-up (scripts/bf16_runs.sh): the logs are whole, the table and the figure in the book are
+//! made from them, and what chapter 8 concludes from them holds.
 
 use chapter08::seeds::{SEEDS, TARGET, last_val, read, time_to};
 
@@ -13,7 +13,7 @@ fn every_run_is_whole_and_the_book_shows_their_table() {
     let pairs = pairs();
     assert_eq!(pairs.len(), SEEDS.len());
     for p in &pairs {
-        for log in [&p.f32, &p.bf16] {
+        for log in [&p.f32, &p.bf16, &p.bf16_short_warmup] {
             assert_eq!(log.steps.len(), 1000, "seed {}", p.seed);
             assert_eq!(log.val.len(), 10, "seed {}", p.seed);
         }
@@ -24,44 +24,38 @@ fn every_run_is_whole_and_the_book_shows_their_table() {
 }
 
 #[test]
-fn seeds_spread_the_final_loss_as_much_as_bf16_moves_it_and_bf16_is_faster() {
+fn bf16_ends_within_0_03_of_f32_and_reaches_4_94_within_three_minutes() {
     let pairs = pairs();
-    let spread = |v: Vec<f32>| {
-        let (lo, hi) = v
-            .iter()
-            .fold((f32::MAX, f32::MIN), |(l, h), &x| (l.min(x), h.max(x)));
-        hi - lo
+    let mean = |f: &dyn Fn(&chapter08::seeds::Pair) -> f32| {
+        pairs.iter().map(f).sum::<f32>() / pairs.len() as f32
     };
-    let f32_last: Vec<f32> = pairs.iter().map(|p| last_val(&p.f32)).collect();
-    let bf16_last: Vec<f32> = pairs.iter().map(|p| last_val(&p.bf16)).collect();
-    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
-    let gap = mean(&bf16_last) - mean(&f32_last);
-    // Chapter 8: the means differ by less than the spread of either precision's three seeds.
+    let f32_mean = mean(&|p| last_val(&p.f32));
+    let bf16_mean = mean(&|p| last_val(&p.bf16));
+    let short_mean = mean(&|p| last_val(&p.bf16_short_warmup));
+    // Chapter 8: over the seeds, bf16's final loss is within 0.03 of f32's ...
     assert!(
-        gap.abs() < spread(f32_last.clone()),
-        "gap {gap}, f32 {f32_last:?}"
+        (bf16_mean - f32_mean).abs() < 0.03,
+        "{bf16_mean} against {f32_mean}"
     );
+    // ... and the default warm-up ends lower than the short one, by more than that.
     assert!(
-        gap.abs() < spread(bf16_last.clone()),
-        "gap {gap}, bf16 {bf16_last:?}"
+        short_mean - bf16_mean > 0.03,
+        "{short_mean} against {bf16_mean}"
     );
-    // ... and with the same seed, bf16 ended within 0.01 of f32 twice in three.
-    let close = f32_last
+    // Every bf16 run of the default recipe reaches 4.94 within 3 minutes, validations
+    // included; no f32 run does, and one bf16 run of three with the short warm-up.
+    let within = |log| time_to(log, TARGET).is_some_and(|(_, s)| s <= 180.0);
+    let short = pairs
         .iter()
-        .zip(&bf16_last)
-        .filter(|(a, b)| (*a - *b).abs() < 0.01)
+        .filter(|p| within(&p.bf16_short_warmup))
         .count();
-    assert_eq!(close, 2);
-    // Every bf16 run is at least 1.3 times as fast as the f32 run of its seed.
+    assert_eq!(short, 1);
     for p in &pairs {
+        assert!(within(&p.bf16), "seed {}", p.seed);
+        assert!(!within(&p.f32), "seed {}", p.seed);
+        // Every bf16 run is at least 1.3 times as fast as the f32 run of its seed.
         let ratio = p.bf16.median_tokens_per_s() / p.f32.median_tokens_per_s();
         assert!(ratio >= 1.3, "seed {}: {ratio}", p.seed);
-    }
-    // No run reached a validation loss of 4.94 within 3 minutes.
-    for p in &pairs {
-        for log in [&p.f32, &p.bf16] {
-            assert!(time_to(log, TARGET).is_none_or(|(_, s)| s > 180.0));
-        }
     }
 }
 
