@@ -55,7 +55,8 @@ pub fn time_to(log: &RunLog, target: f32) -> Option<(usize, f64)> {
         .map(|&(step, _, s)| (step, s))
 }
 
-fn mean(xs: impl Iterator<Item = f32>) -> f32 {
+/// The mean of `xs`.
+pub fn mean(xs: impl Iterator<Item = f32>) -> f32 {
     let xs: Vec<f32> = xs.collect();
     xs.iter().sum::<f32>() / xs.len() as f32
 }

@@ -2,7 +2,7 @@
 //! warm-up (scripts/bf16_runs.sh): the logs are whole, the table and the figure in the book are
 //! made from them, and what chapter 8 concludes from them holds.
 
-use chapter08::seeds::{SEEDS, TARGET, last_val, read, time_to};
+use chapter08::seeds::{SEEDS, TARGET, last_val, mean, read, time_to};
 
 fn pairs() -> Vec<chapter08::seeds::Pair> {
     read(&bookcheck::root().join("book/runs/ch08-seeds")).unwrap()
@@ -26,12 +26,9 @@ fn every_run_is_whole_and_the_book_shows_their_table() {
 #[test]
 fn bf16_ends_within_0_03_of_f32_and_reaches_4_94_within_three_minutes() {
     let pairs = pairs();
-    let mean = |f: &dyn Fn(&chapter08::seeds::Pair) -> f32| {
-        pairs.iter().map(f).sum::<f32>() / pairs.len() as f32
-    };
-    let f32_mean = mean(&|p| last_val(&p.f32));
-    let bf16_mean = mean(&|p| last_val(&p.bf16));
-    let short_mean = mean(&|p| last_val(&p.bf16_short_warmup));
+    let f32_mean = mean(pairs.iter().map(|p| last_val(&p.f32)));
+    let bf16_mean = mean(pairs.iter().map(|p| last_val(&p.bf16)));
+    let short_mean = mean(pairs.iter().map(|p| last_val(&p.bf16_short_warmup)));
     // Chapter 8: over the seeds, bf16's final loss is within 0.03 of f32's ...
     assert!(
         (bf16_mean - f32_mean).abs() < 0.03,

@@ -83,7 +83,7 @@ fn int8_costs_the_trained_model_less_than_a_hundredth_of_a_nat() {
     assert!((loss("int8") - loss("f32")).abs() < 0.01);
     // The f32 evaluation is the run's own last validation loss (chapter 6's log).
     let log = chapter06::run_log::RunLog::read(&runs.join("ch06-train.jsonl")).unwrap();
-    let last = log.val.last().unwrap().1 as f64;
+    let last = chapter08::seeds::last_val(&log) as f64;
     assert!(
         (loss("f32") - last).abs() < 5e-4,
         "{} against {last}",
