@@ -125,13 +125,29 @@ pub fn grad_norm<M: Params>(model: &mut M) -> f32 {
     let mut sum = 0.0f64;
     model.visit("", &mut |_, _, _, grad| {
         // Chunks summed in parallel, then added in order: the same result on any thread count.
-        let chunks: Vec<f64> = grad
-            .par_chunks(1 << 15)
-            .map(|g| g.iter().map(|&g| (g as f64) * (g as f64)).sum::<f64>())
-            .collect();
+        let chunks: Vec<f64> = grad.par_chunks(1 << 15).map(sum_of_squares).collect();
         sum += chunks.iter().sum::<f64>();
     });
     sum.sqrt() as f32
+}
+
+/// Σ g² in f64, in sixteen running sums side by side: a single sum waits for each addition
+/// before the next (GPT-2 124M's gradients: 53 ms instead of the 10 ms that reading them takes).
+fn sum_of_squares(g: &[f32]) -> f64 {
+    const LANES: usize = 16;
+    let mut lanes = [0f64; LANES];
+    let mut chunks = g.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (sum, &g) in lanes.iter_mut().zip(chunk) {
+            *sum += (g as f64) * (g as f64);
+        }
+    }
+    let rest: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|&g| (g as f64) * (g as f64))
+        .sum();
+    lanes.iter().sum::<f64>() + rest
 }
 
 /// The factor that brings a gradient of norm `norm` down to `max_norm` (1 when it is within
@@ -225,5 +241,15 @@ mod tests {
         assert!((s.lr(60) - 5.5e-4).abs() < 1e-7);
         assert!((s.lr(110) - 1e-4).abs() < 1e-9);
         assert!((s.lr(500) - 1e-4).abs() < 1e-9);
+    }
+
+    #[test]
+    fn sum_of_squares_counts_every_number_once_lanes_and_remainder() {
+        // Σ k² for k = 1..n is n(n+1)(2n+1)/6; lengths below, at and past the sixteen lanes.
+        for n in [0usize, 1, 15, 16, 17, 100, 1 << 15] {
+            let g: Vec<f32> = (1..=n).map(|k| k as f32).collect();
+            let exact = (n * (n + 1) * (2 * n + 1) / 6) as f64;
+            assert_eq!(sum_of_squares(&g), exact, "n = {n}");
+        }
     }
 }
