@@ -45,14 +45,17 @@ pub fn available() -> bool {
     }
 }
 
-/// An f32 rounded to the nearest bf16, ties to even (a NaN stays a NaN): the top 16 bits after
-/// adding half of the dropped part's range, less one unless the kept part is odd.
+/// An f32 rounded to the nearest bf16, ties to even, as AVX512-BF16's conversion rounds it (a NaN
+/// stays a NaN, a subnormal becomes a zero of its sign): the top 16 bits after adding half of
+/// the dropped part's range, less one unless the kept part is odd.
 #[inline]
 fn to_bf16(x: f32) -> u32 {
     let bits = x.to_bits();
     let rounded = bits.wrapping_add(0x7FFF + ((bits >> 16) & 1)) >> 16;
     if x.is_nan() {
         (bits >> 16) | 0x40
+    } else if x.is_subnormal() {
+        (bits >> 16) & 0x8000
     } else {
         rounded
     }
@@ -346,30 +349,36 @@ fn pack_panel(b: ArrayView2<f32>, p: usize, out: &mut [u32]) {
     }
 }
 
-/// Sixteen f32 bit patterns rounded to bf16 as `to_bf16` does, each in its lane's low half.
+/// Sixteen f32 rounded to bf16 as `to_bf16` does, each in its lane's low half, by the
+/// instruction AVX512-BF16 has for it.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512bf16")]
 fn round16(x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512i {
     use std::arch::x86_64::*;
-    let bits = _mm512_castps_si512(x);
-    let odd = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), _mm512_set1_epi32(1));
-    let rounded = _mm512_add_epi32(bits, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), odd));
-    let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
-    let quiet = _mm512_or_si512(_mm512_srli_epi32::<16>(bits), _mm512_set1_epi32(0x40));
-    _mm512_mask_mov_epi32(_mm512_srli_epi32::<16>(rounded), nan, quiet)
+    // SAFETY: 16 bf16 are 32 bytes of plain data, as an __m256i reads them.
+    let halves = unsafe { std::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(x)) };
+    _mm512_cvtepu16_epi32(halves)
 }
 
 /// out[j] = pair(r0[j], r1[j]) for j < 32.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
 unsafe fn pairs_of_rows(r0: *const f32, r1: *const f32, out: *mut u32) {
     use std::arch::x86_64::*;
+    // Word 2j of the result takes bf16 j (from r0), word 2j + 1 bf16 16 + j (from r1).
+    let index = _mm512_set_epi16(
+        31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4,
+        19, 3, 18, 2, 17, 1, 16, 0,
+    );
     for h in 0..2 {
         // SAFETY: the caller gives 32 numbers at r0 and r1, and 32 words at out.
         unsafe {
-            let lo = round16(_mm512_loadu_ps(r0.add(16 * h)));
-            let hi = round16(_mm512_loadu_ps(r1.add(16 * h)));
-            let w = _mm512_or_si512(lo, _mm512_slli_epi32::<16>(hi));
+            let both = _mm512_cvtne2ps_pbh(
+                _mm512_loadu_ps(r1.add(16 * h)),
+                _mm512_loadu_ps(r0.add(16 * h)),
+            );
+            let both = std::mem::transmute::<__m512bh, __m512i>(both);
+            let w = _mm512_permutexvar_epi16(index, both);
             _mm512_storeu_si512(out.add(16 * h) as *mut __m512i, w);
         }
     }
@@ -377,7 +386,7 @@ unsafe fn pairs_of_rows(r0: *const f32, r1: *const f32, out: *mut u32) {
 
 /// out[j] = pair(r0[j], r1[j]) for j < 8.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512bf16")]
 unsafe fn pairs_of_rows8(r0: *const f32, r1: *const f32, out: *mut u32) {
     use std::arch::x86_64::*;
     // SAFETY: the caller gives 8 numbers at r0 and r1, and 8 words at out.
@@ -396,17 +405,16 @@ unsafe fn pairs_of_rows8(r0: *const f32, r1: *const f32, out: *mut u32) {
 
 /// out[i] = pair(x[2i], x[2i + 1]) for i < 16.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512bf16")]
 unsafe fn pairs_of_column(x: *const f32, out: &mut [u32; 16]) {
     use std::arch::x86_64::*;
     // SAFETY: the caller gives 32 numbers at x.
     unsafe {
-        // Rounded, then each 32-bit lane narrowed to its low 16 bits: 16 bf16 in order, which
-        // read as 32-bit words are the pairs.
-        let lo = _mm512_cvtepi32_epi16(round16(_mm512_loadu_ps(x)));
-        let hi = _mm512_cvtepi32_epi16(round16(_mm512_loadu_ps(x.add(16))));
-        _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, lo);
-        _mm256_storeu_si256(out.as_mut_ptr().add(8) as *mut __m256i, hi);
+        // 32 bf16 in order (the second operand's in the low half), which read as 32-bit words
+        // are the pairs.
+        let both = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x.add(16)), _mm512_loadu_ps(x));
+        let words = std::mem::transmute::<__m512bh, __m512i>(both);
+        _mm512_storeu_si512(out.as_mut_ptr() as *mut __m512i, words);
     }
 }
 
@@ -479,7 +487,7 @@ impl PackedBoth {
 /// # Safety
 /// `b` holds `k.div_ceil(NR) · m.div_ceil(2) · NR` words; no other thread writes the pairs of
 /// these rows; the CPU has AVX-512.
-#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f,avx512bf16"))]
 unsafe fn pack_both_panel(x: ArrayView2<f32>, r: usize, a_panel: &mut [u32], b: *mut u32) {
     let (m, k) = x.dim();
     let m2 = m.div_ceil(2);
@@ -789,7 +797,7 @@ mod tests {
     }
 
     #[test]
-    fn rounds_like_the_half_crate() {
+    fn rounds_like_the_half_crate_but_flushes_subnormals() {
         let mut rng = crate::rng::Rng::new(4);
         let special = [
             0.0f32,
@@ -806,8 +814,50 @@ mod tests {
             let want = half::bf16::from_f32(x);
             if x.is_nan() {
                 assert!(f32::from_bits(to_bf16(x) << 16).is_nan());
+            } else if x.is_subnormal() {
+                assert_eq!(to_bf16(x), to_bf16(0f32.copysign(x)), "{x:e}");
             } else {
                 assert_eq!(to_bf16(x), want.to_bits() as u32, "{x:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_instructions_round_as_to_bf16_does() {
+        if !available() {
+            return;
+        }
+        let mut rng = crate::rng::Rng::new(5);
+        let special = [
+            0.0f32,
+            -0.0,
+            1e-40,
+            -1e-40,
+            f32::MAX,
+            f32::NAN,
+            f32::NEG_INFINITY,
+        ];
+        let ties = [f32::from_bits(0x3F80_8000), f32::from_bits(0x3F81_8000)];
+        let random = (0..100_000).map(|_| f32::from_bits(rng.next_u64() as u32));
+        let xs: Vec<f32> = special.into_iter().chain(ties).chain(random).collect();
+        for x in xs.chunks_exact(64) {
+            let (mut one, mut rows, mut column) = ([0u32; 16], [0u32; 32], [0u32; 16]);
+            // SAFETY: the CPU has AVX512-BF16 (checked above); x holds 64 numbers, the outputs
+            // 16, 32 and 16 words.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                use std::arch::x86_64::*;
+                let rounded = round16(_mm512_loadu_ps(x.as_ptr()));
+                _mm512_storeu_si512(one.as_mut_ptr() as *mut __m512i, rounded);
+                pairs_of_rows(x.as_ptr(), x[32..].as_ptr(), rows.as_mut_ptr());
+                pairs_of_column(x.as_ptr(), &mut column);
+            }
+            for i in 0..16 {
+                assert_eq!(one[i], to_bf16(x[i]), "{:e}", x[i]);
+                assert_eq!(column[i], pair(x[2 * i], x[2 * i + 1]));
+            }
+            for j in 0..32 {
+                assert_eq!(rows[j], pair(x[j], x[32 + j]));
             }
         }
     }
