@@ -138,10 +138,18 @@ fn pack_a_panel(a: ArrayView2<f32>, r: usize, out: &mut [u32]) {
                     pairs_of_column(row, t);
                 }
             }
-            for t in 0..16 {
-                for (i, w) in tmp.iter().enumerate() {
-                    out[(q + t) * MR + i] = if i < rows { w[t] } else { 0 };
-                }
+            // Pairs by row to rows by pair (rows past the edge stay 0): two 8 × 8 transposes.
+            for h in 0..2 {
+                // SAFETY: tmp holds 8 rows of 16 words, out 16 pairs of MR words from q · MR;
+                // the CPU has AVX.
+                unsafe {
+                    crate::kernels::transpose8(
+                        tmp[0].as_ptr().add(8 * h) as *const f32,
+                        16,
+                        out.as_mut_ptr().add((q + 8 * h) * MR) as *mut f32,
+                        MR as isize,
+                    )
+                };
             }
             q += 16;
         }
@@ -516,10 +524,14 @@ unsafe fn pack_both_panel(x: ArrayView2<f32>, r: usize, a_panel: &mut [u32], b: 
                     _mm256_storeu_si256(tmp[i].as_mut_ptr() as *mut __m256i, lo);
                     _mm256_storeu_si256(tmp[i].as_mut_ptr().add(8) as *mut __m256i, hi);
                 }
-                for t in 0..16 {
-                    for (i, w) in tmp.iter().enumerate() {
-                        a_panel[(p * 16 + t) * MR + i] = w[t];
-                    }
+                // Pairs by row to rows by pair: two 8 × 8 transposes.
+                for h in 0..2 {
+                    crate::kernels::transpose8(
+                        tmp[0].as_ptr().add(8 * h) as *const f32,
+                        16,
+                        a_panel.as_mut_ptr().add((p * 16 + 8 * h) * MR) as *mut f32,
+                        MR as isize,
+                    );
                 }
                 // B: rows 2q and 2q + 1 side by side, for the MR / 2 pairs of these rows.
                 for (h, two) in rounded.chunks_exact(2).enumerate() {
