@@ -524,7 +524,8 @@ unsafe fn pack_both_panel(x: ArrayView2<f32>, r: usize, a_panel: &mut [u32], b: 
                     _mm256_storeu_si256(tmp[i].as_mut_ptr() as *mut __m256i, lo);
                     _mm256_storeu_si256(tmp[i].as_mut_ptr().add(8) as *mut __m256i, hi);
                 }
-                // Pairs by row to rows by pair: two 8 × 8 transposes.
+                // Pairs by row to rows by pair: two 8 × 8 transposes (a_panel holds the 16
+                // pairs of MR words from p · 16).
                 for h in 0..2 {
                     crate::kernels::transpose8(
                         tmp[0].as_ptr().add(8 * h) as *const f32,
