@@ -139,16 +139,23 @@ def report(model, val, b, t, k, start):
     print(f"  step {k:>5}  {elapsed / 60:5.1f} min  {b * t * k / elapsed:7.0f} tokens/s  validation loss {v:.3f}", flush=True)
 
 
-def matmul_gflops(m, k, n, a_t, b_t, dtype, reps=10):
+def matmul_gflops(m, k, n, a_t, b_t, dtype, reps=10, cast=None):
     """GFLOP/s of torch.matmul for [m, k]·[k, n] in `dtype`, A (B) a transposed view where a_t
-    (b_t), the median of `reps` runs."""
+    (b_t), the median of `reps` runs. With `cast`, the operands are `dtype` and each run first
+    casts both to `cast` (as autocast does an activation), the cast timed with the product."""
     a = torch.randn(k, m).to(dtype).t() if a_t else torch.randn(m, k).to(dtype)
     b = torch.randn(n, k).to(dtype).t() if b_t else torch.randn(k, n).to(dtype)
-    torch.matmul(a, b)
+
+    def product():
+        if cast is None:
+            return torch.matmul(a, b)
+        return torch.matmul(a.to(cast), b.to(cast))
+
+    product()
     times = []
     for _ in range(reps):
         start = time.perf_counter()
-        torch.matmul(a, b)
+        product()
         times.append(time.perf_counter() - start)
     times.sort()
     return 2 * m * k * n / times[len(times) // 2] / 1e9
@@ -183,12 +190,16 @@ def main():
     torch.set_num_threads(os.cpu_count() or 1)
     if args.matmul:
         rows = args.batch * args.seq
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.preset} products at {rows} rows; torch.matmul, GFLOP/s")
+        print(
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.preset} products at {rows} rows; "
+            "torch.matmul, GFLOP/s: in f32; in bf16 from f32 operands (both cast each time); in bf16 from bf16 operands"
+        )
         for name, m, k, n, a_t, b_t in step_products(args.preset, rows):
             f32 = matmul_gflops(m, k, n, a_t, b_t, torch.float32)
+            cast = matmul_gflops(m, k, n, a_t, b_t, torch.float32, cast=torch.bfloat16)
             bf16 = matmul_gflops(m, k, n, a_t, b_t, torch.bfloat16)
             shape = f"[{m}, {k}]·[{k}, {n}]"
-            print(f"{name:<26} {shape:<26} f32 {f32:6.0f}  bf16 {bf16:6.0f}")
+            print(f"{name:<26} {shape:<26} f32 {f32:6.0f}  bf16 from f32 {cast:6.0f}  from bf16 {bf16:6.0f}")
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.preset}, B = {args.batch}, T = {args.seq}")
     print(f"{'training step':<34} {'s/step':>8} {'tokens/s':>10}")

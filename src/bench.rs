@@ -211,6 +211,30 @@ pub fn product_gflops(p: &Product, reps: usize) -> f64 {
     2.0 * (m * k * n) as f64 / times[times.len() / 2] / 1e9
 }
 
+/// GFLOP/s of the bf16 multiply for `p` with both operands rounded and packed beforehand (the
+/// kernel and the write-back alone, as a bf16 `torch.matmul` is handed bf16 operands), the
+/// median of `reps` runs; None where the CPU lacks AVX512-BF16.
+pub fn product_gflops_prepacked(p: &Product, reps: usize) -> Option<f64> {
+    use crate::matmul_bf16::{PackedA, PackedB, available, matmul_bf16_prepacked};
+    if !available() {
+        return None;
+    }
+    let (m, k, n) = (p.m, p.k, p.n);
+    let a = PackedA::new(laid(m, k, p.a_t, 1).view());
+    let b = PackedB::new(laid(k, n, p.b_t, 3).view());
+    let mut c = Array2::zeros((m, n));
+    matmul_bf16_prepacked(&a, &b, c.view_mut(), false);
+    let mut times: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            matmul_bf16_prepacked(&a, &b, c.view_mut(), false);
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Some(2.0 * (m * k * n) as f64 / times[times.len() / 2] / 1e9)
+}
+
 /// A matrix [rows, cols] of small numbers (`seed` varies them), stored by rows, or by columns
 /// when `by_columns` (as the transpose of a matrix stored by rows): an operand of a timed
 /// product.

@@ -719,11 +719,12 @@ fn bench_matmul_times_each_product_of_a_step_in_both_precisions() {
         assert_eq!(p["a_transposed"].as_bool(), Some(a_t), "{p}");
         assert_eq!(p["b_transposed"].as_bool(), Some(b_t), "{p}");
         assert!(p["f32"].as_f64().unwrap() > 0.0, "{p}");
-        // bf16 where the CPU has it, null where it does not.
-        assert!(
-            p["bf16"].is_null() || p["bf16"].as_f64().unwrap() > 0.0,
-            "{p}"
-        );
+        // bf16, from f32 and from packed operands, where the CPU has it; null where it does not.
+        assert_eq!(p["bf16"].is_null(), !gpt2::matmul_bf16::available(), "{p}");
+        for bf16 in ["bf16", "bf16_prepacked"] {
+            assert!(p[bf16].is_null() || p[bf16].as_f64().unwrap() > 0.0, "{p}");
+            assert_eq!(p[bf16].is_null(), p["bf16"].is_null(), "{p}");
+        }
     }
     let text = gpt2(&[
         "bench", "--preset", "nano", "--batch", "2", "--seq", "16", "--matmul",

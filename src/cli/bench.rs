@@ -45,7 +45,8 @@ pub struct BenchArgs {
     precision: super::PrecisionArg,
 
     /// Time only the matrix multiply, in f32 and in bf16, at the products of one training step
-    /// (forward, dx and dW of the MLP and of the LM head, with B·T rows), then stop
+    /// (forward, dx and dW of the MLP and of the LM head, with B·T rows), then stop. bf16 is
+    /// timed twice: from f32 operands, as a step multiplies, and from operands packed beforehand
     #[arg(long)]
     matmul: bool,
 
@@ -200,7 +201,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// `--matmul`: GFLOP/s of each product of a training step, f32 then bf16 (where the CPU has it).
+/// `--matmul`: GFLOP/s of each product of a training step, f32 then bf16 (where the CPU has it),
+/// from f32 operands as a step multiplies them and from operands packed in bf16 beforehand.
 fn products(args: &BenchArgs, config: GPTConfig, rows: usize) -> Result<()> {
     use gpt2::kernels::{Precision, set_precision};
     let threads = rayon::current_num_threads();
@@ -214,7 +216,8 @@ fn products(args: &BenchArgs, config: GPTConfig, rows: usize) -> Result<()> {
         set_precision(Precision::F32);
         let f32 = gpt2::bench::product_gflops(&p, reps);
         let bf16 = set_precision(Precision::Bf16).then(|| gpt2::bench::product_gflops(&p, reps));
-        table.push(json!({"name": p.name, "m": m, "k": k, "n": n, "a_transposed": p.a_t, "b_transposed": p.b_t, "f32": f32, "bf16": bf16}));
+        let prepacked = gpt2::bench::product_gflops_prepacked(&p, reps);
+        table.push(json!({"name": p.name, "m": m, "k": k, "n": n, "a_transposed": p.a_t, "b_transposed": p.b_t, "f32": f32, "bf16": bf16, "bf16_prepacked": prepacked}));
     }
     set_precision(Precision::F32);
     let mut out = std::io::stdout().lock();
@@ -225,20 +228,23 @@ fn products(args: &BenchArgs, config: GPTConfig, rows: usize) -> Result<()> {
     }
     writeln!(
         out,
-        "{} products at {rows} rows, {threads} threads; the matrix multiply, GFLOP/s",
+        "{} products at {rows} rows, {threads} threads; the matrix multiply, GFLOP/s: in f32; in bf16 \
+         from f32 operands (rounding and packing included); in bf16 from operands packed beforehand",
         args.preset
     )?;
+    let rate = |g: &serde_json::Value| match g.as_f64() {
+        Some(g) => format!("{g:6.0}"),
+        None => format!("{:>6}", "-"),
+    };
     for p in &table {
         let shape = format!("[{}, {}]·[{}, {}]", p["m"], p["k"], p["k"], p["n"]);
-        let bf16 = match p["bf16"].as_f64() {
-            Some(g) => format!("{g:6.0}"),
-            None => format!("{:>6}", "-"),
-        };
         writeln!(
             out,
-            "{:<26} {shape:<26} f32 {:6.0}  bf16 {bf16}",
+            "{:<26} {shape:<26} f32 {}  bf16 from f32 {}  from bf16 {}",
             p["name"].as_str().unwrap_or(""),
-            p["f32"].as_f64().unwrap_or(0.0)
+            rate(&p["f32"]),
+            rate(&p["bf16"]),
+            rate(&p["bf16_prepacked"])
         )?;
     }
     Ok(())

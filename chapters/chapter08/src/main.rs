@@ -240,8 +240,9 @@ fn side_by_side() -> Result<()> {
     let text = std::fs::read_to_string(runs_dir().join(file))?;
     let rounds = parse_products(&text).with_context(|| format!("reading {file}"))?;
     let title = format!(
-        "GPT-2 124M's products at B·T = 256, GFLOP/s, packing included: medians of {} rounds in turn \
-         (ours, torch.matmul, ours / torch.matmul)",
+        "GPT-2 124M's products at B·T = 256, GFLOP/s: medians of {} rounds in turn (ours, \
+         torch.matmul, ours / torch.matmul); bf16 from f32 includes our rounding and packing and \
+         PyTorch's casts",
         rounds.len()
     );
     print!("{}", products_table(&title, &rounds));

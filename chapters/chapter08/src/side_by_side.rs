@@ -136,21 +136,23 @@ pub fn table(title: &str, rounds: &[Round]) -> String {
     out
 }
 
-/// One product's GFLOP/s in one round: ours and torch.matmul's, f32 and bf16.
+/// One product's GFLOP/s in one round, ours and torch.matmul's: in f32, in bf16 from f32
+/// operands (ours rounding and packing them, PyTorch casting them), in bf16 from bf16 operands
+/// (ours packed beforehand).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProductRound {
     pub name: String,
     pub shape: String,
-    pub ours: [f64; 2],
-    pub torch: [f64; 2],
+    pub ours: [f64; 3],
+    pub torch: [f64; 3],
 }
 
 /// The rounds of `gpt2 bench --matmul` beside `pytorch_bench.py --matmul` (the same products,
 /// in the same order, each run once per round): per round, one entry per product.
 pub fn parse_products(text: &str) -> Result<Vec<Vec<ProductRound>>> {
-    // Each run's lines: "<name>  [m, k]·[k, n]  f32 G  bf16 G", under its "$ command" line.
-    // (ours, its products as (name, shape, [f32, bf16]))
-    type Run = (bool, Vec<(String, String, [f64; 2])>);
+    // Each run's lines: "<name>  [m, k]·[k, n]  f32 G  bf16 from f32 G  from bf16 G", under its
+    // "$ command" line. (ours, its products as (name, shape, the three rates))
+    type Run = (bool, Vec<(String, String, [f64; 3])>);
     let mut runs: Vec<Run> = Vec::new();
     for line in text.lines() {
         if let Some(cmd) = line.strip_prefix("$ ") {
@@ -165,11 +167,15 @@ pub fn parse_products(text: &str) -> Result<Vec<Vec<ProductRound>>> {
             .split_whitespace()
             .filter_map(|w| w.parse().ok())
             .collect();
-        let [f32, bf16] = numbers[..] else {
-            bail!("not two rates in {line:?}");
+        let [f32, from_f32, from_bf16] = numbers[..] else {
+            bail!("not three rates in {line:?}");
         };
         let (name, shape) = (line[..open].trim(), line[open..f32_at].trim());
-        run.push((name.to_string(), shape.to_string(), [f32, bf16]));
+        run.push((
+            name.to_string(),
+            shape.to_string(),
+            [f32, from_f32, from_bf16],
+        ));
     }
     if !runs.len().is_multiple_of(2) || runs.is_empty() {
         bail!(
@@ -200,19 +206,21 @@ pub fn parse_products(text: &str) -> Result<Vec<Vec<ProductRound>>> {
 }
 
 /// Each product's medians over the rounds, ours and torch.matmul's, and the median of the
-/// rounds' own ratios, in f32 and in bf16.
+/// rounds' own ratios, in f32, in bf16 from f32 operands and in bf16 from bf16 operands.
 pub fn products_table(title: &str, rounds: &[Vec<ProductRound>]) -> String {
     let mut out = String::new();
     writeln!(out, "{title}").unwrap();
     writeln!(
         out,
-        "{:<26}{:<27}{:>25}{:>25}",
-        "", "", "f32: ours  torch  ratio", "bf16: ours  torch  ratio"
+        "{:<53}{:>25}{:>25}{:>25}",
+        "", "f32", "bf16 from f32", "bf16 from bf16"
     )
     .unwrap();
+    let columns = "     ours  torch  ratio";
+    writeln!(out, "{:<53}{columns:>25}{columns:>25}{columns:>25}", "").unwrap();
     for (i, p) in rounds[0].iter().enumerate() {
         let mut cells = String::new();
-        for precision in 0..2 {
+        for precision in 0..3 {
             let of = |f: &dyn Fn(&ProductRound) -> f64| {
                 median(rounds.iter().map(|r| f(&r[i])).collect())
             };
@@ -277,20 +285,22 @@ bf16 autocast, fused AdamW            1.500        197
     }
 
     const PRODUCTS: &str = "$ gpt2 bench --preset gpt2 --batch 4 --seq 64 --matmul
-gpt2 products at 256 rows, 2 threads; the matrix multiply, GFLOP/s
-c_fc forward, x·W          [256, 768]·[768, 3072]     f32    200  bf16    360
-c_fc dx = dy·Wᵀ            [256, 3072]·[3072, 768]    f32    150  bf16      -
+gpt2 products at 256 rows, 2 threads; the matrix multiply, GFLOP/s: ...
+c_fc forward, x·W          [256, 768]·[768, 3072]     f32    200  bf16 from f32    360  from bf16    420
+c_fc dx = dy·Wᵀ            [256, 3072]·[3072, 768]    f32    150  bf16 from f32      -  from bf16      -
 $ python scripts/pytorch_bench.py --preset gpt2 --batch 4 --seq 64 --matmul
-torch 2.15.0, 2 threads; gpt2 products at 256 rows; torch.matmul, GFLOP/s
-c_fc forward, x·W          [256, 768]·[768, 3072]     f32    100  bf16    400
-c_fc dx = dy·Wᵀ            [256, 3072]·[3072, 768]    f32    120  bf16    380
+torch 2.15.0, 2 threads; gpt2 products at 256 rows; torch.matmul, GFLOP/s: ...
+c_fc forward, x·W          [256, 768]·[768, 3072]     f32    100  bf16 from f32    300  from bf16    400
+c_fc dx = dy·Wᵀ            [256, 3072]·[3072, 768]    f32    120  bf16 from f32    200  from bf16    380
 ";
 
     #[test]
     fn reads_the_products_of_each_round_and_states_their_ratios() {
         // A round without bf16 on our side is an error: there is nothing to compare.
         assert!(parse_products(PRODUCTS).is_err());
-        let text = PRODUCTS.replace("bf16      -", "bf16    342");
+        let text = PRODUCTS
+            .replace("f32      -", "f32    342")
+            .replace("bf16      -", "bf16    361");
         let rounds = parse_products(&text.repeat(3)).unwrap();
         assert_eq!(rounds.len(), 3);
         assert_eq!(
@@ -298,19 +308,21 @@ c_fc dx = dy·Wᵀ            [256, 3072]·[3072, 768]    f32    120  bf16    38
             ProductRound {
                 name: "c_fc dx = dy·Wᵀ".into(),
                 shape: "[256, 3072]·[3072, 768]".into(),
-                ours: [150.0, 342.0],
-                torch: [120.0, 380.0],
+                ours: [150.0, 342.0, 361.0],
+                torch: [120.0, 200.0, 380.0],
             }
         );
         let t = products_table("gpt2", &rounds);
         let row = |name: &str| t.lines().find(|l| l.starts_with(name)).unwrap().to_string();
-        // 200 / 100 and 360 / 400; 150 / 120 and 342 / 380.
+        // 200 / 100, 360 / 300 and 420 / 400; 150 / 120, 342 / 200 and 361 / 380.
         assert!(
-            row("c_fc forward").ends_with("200    100   2.00        360    400   0.90"),
+            row("c_fc forward")
+                .ends_with("200    100   2.00        360    300   1.20        420    400   1.05"),
             "{t}"
         );
         assert!(
-            row("c_fc dx").ends_with("150    120   1.25        342    380   0.90"),
+            row("c_fc dx")
+                .ends_with("150    120   1.25        342    200   1.71        361    380   0.95"),
             "{t}"
         );
     }
@@ -321,7 +333,7 @@ c_fc dx = dy·Wᵀ            [256, 3072]·[3072, 768]    f32    120  bf16    38
             .split("$ python")
             .next()
             .unwrap()
-            .replace("bf16      -", "bf16    342");
+            .replace("      -", "    342");
         assert!(parse_products(&ours_only.repeat(2)).is_err());
     }
 
