@@ -399,6 +399,24 @@ mod tests {
     use super::*;
     use ndarray::{Array2, s};
 
+    #[test]
+    fn streaming_zeroes_exactly_the_slice_at_any_alignment_and_length() {
+        for start in 0..17 {
+            for len in [0, 1, 15, 16, 17, 31, 33, 100, 4099] {
+                let mut x = vec![1.5f32; start + len + 20];
+                zero_streaming(&mut x[start..start + len]);
+                for (i, &v) in x.iter().enumerate() {
+                    let inside = (start..start + len).contains(&i);
+                    assert_eq!(
+                        v,
+                        if inside { 0.0 } else { 1.5 },
+                        "start {start}, len {len}, i {i}"
+                    );
+                }
+            }
+        }
+    }
+
     fn naive(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
         Array2::from_shape_fn((a.nrows(), b.ncols()), |(i, j)| {
             (0..a.ncols()).map(|p| a[[i, p]] * b[[p, j]]).sum()
@@ -552,6 +570,36 @@ pub fn fast_exp(x: f32) -> f32 {
     p * scale
 }
 
+/// Sets `x` to zero with stores that bypass the cache: a gradient of hundreds of megabytes is
+/// not read back soon, and an ordinary store first reads each line it writes.
+pub fn zero_streaming(x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512 (just checked).
+        unsafe { zero_streaming_avx512(x) };
+        return;
+    }
+    x.fill(0.0);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn zero_streaming_avx512(x: &mut [f32]) {
+    use std::arch::x86_64::*;
+    // Up to the first 64-byte boundary and after the last one, ordinary stores.
+    let head = x.as_ptr().align_offset(64).min(x.len());
+    let (start, rest) = x.split_at_mut(head);
+    start.fill(0.0);
+    let mut lines = rest.chunks_exact_mut(16);
+    for line in &mut lines {
+        // SAFETY: `line` is 16 floats starting on a 64-byte boundary.
+        unsafe { _mm512_stream_ps(line.as_mut_ptr(), _mm512_setzero_ps()) };
+    }
+    lines.into_remainder().fill(0.0);
+    // The streamed stores are ordered before anything this thread writes after.
+    _mm_sfence();
+}
+
 /// Runs `$body` compiled for AVX-512 when the CPU has it (checked once, at run time), and for
 /// the baseline x86-64 otherwise: the same Rust code, vectorized for the widest registers.
 macro_rules! simd_dispatch {
@@ -580,6 +628,7 @@ macro_rules! simd_dispatch {
         }
     };
 }
+pub(crate) use simd_dispatch;
 
 simd_dispatch! {
     /// y += a · x

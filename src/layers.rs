@@ -50,7 +50,8 @@ pub trait Params {
     /// Sets every gradient to zero.
     fn zero_grad(&mut self) {
         self.visit("", &mut |_, _, _, g| {
-            g.par_chunks_mut(1 << 15).for_each(|g| g.fill(0.0))
+            g.par_chunks_mut(1 << 15)
+                .for_each(crate::kernels::zero_streaming)
         });
     }
 }

@@ -83,6 +83,15 @@ impl AdamW {
             } else {
                 1.0
             };
+            let update = Update {
+                grad_scale,
+                decay,
+                beta1,
+                beta2,
+                correction2_sqrt,
+                eps,
+                step: lr / correction1,
+            };
             // Every number is updated on its own, so large tensors are split across the threads.
             const CHUNK: usize = 1 << 15;
             value
@@ -90,21 +99,7 @@ impl AdamW {
                 .zip(grad.par_chunks(CHUNK))
                 .zip(m.par_chunks_mut(CHUNK))
                 .zip(v.par_chunks_mut(CHUNK))
-                .for_each(|(((value, grad), m), v)| {
-                    for (((p, &g), m), v) in value
-                        .iter_mut()
-                        .zip(grad)
-                        .zip(m.iter_mut())
-                        .zip(v.iter_mut())
-                    {
-                        let g = g * grad_scale;
-                        *p *= decay;
-                        *m = beta1 * *m + (1.0 - beta1) * g;
-                        *v = beta2 * *v + (1.0 - beta2) * g * g;
-                        let denom = v.sqrt() / correction2_sqrt + eps;
-                        *p -= lr / correction1 * *m / denom;
-                    }
-                });
+                .for_each(|(((value, grad), m), v)| adamw_update(value, grad, m, v, update));
         });
     }
     // ANCHOR_END: step
@@ -116,6 +111,40 @@ impl AdamW {
         let norm = grad_norm(model);
         self.step_scaled(model, lr, clip_factor(norm, max_norm));
         norm
+    }
+}
+
+/// The numbers of one AdamW update that are the same for every element of a tensor.
+#[derive(Debug, Clone, Copy)]
+pub struct Update {
+    pub grad_scale: f32,
+    pub decay: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub correction2_sqrt: f32,
+    pub eps: f32,
+    /// lr / (1 − β₁ᵗ)
+    pub step: f32,
+}
+
+crate::kernels::simd_dispatch! {
+    /// AdamW on a slice of one tensor: its values, gradients and moments, element by element.
+    /// (Compiled for AVX-512 where the CPU has it: the square root and the division are the
+    /// slow part, and sixteen lanes do them four times as fast as the baseline's four.)
+    fn adamw_update(value: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], u: Update) -> () {
+        for (((p, &g), m), v) in value
+            .iter_mut()
+            .zip(grad)
+            .zip(m.iter_mut())
+            .zip(v.iter_mut())
+        {
+            let g = g * u.grad_scale;
+            *p *= u.decay;
+            *m = u.beta1 * *m + (1.0 - u.beta1) * g;
+            *v = u.beta2 * *v + (1.0 - u.beta2) * g * g;
+            let denom = v.sqrt() / u.correction2_sqrt + u.eps;
+            *p -= u.step * *m / denom;
+        }
     }
 }
 
@@ -131,23 +160,25 @@ pub fn grad_norm<M: Params>(model: &mut M) -> f32 {
     sum.sqrt() as f32
 }
 
-/// Σ g² in f64, in sixteen running sums side by side: a single sum waits for each addition
-/// before the next (GPT-2 124M's gradients: 53 ms with one sum, 15 ms with sixteen).
-fn sum_of_squares(g: &[f32]) -> f64 {
-    const LANES: usize = 16;
-    let mut lanes = [0f64; LANES];
-    let mut chunks = g.chunks_exact(LANES);
-    for chunk in &mut chunks {
-        for (sum, &g) in lanes.iter_mut().zip(chunk) {
-            *sum += (g as f64) * (g as f64);
+crate::kernels::simd_dispatch! {
+    /// Σ g² in f64, in sixteen running sums side by side: a single sum waits for each addition
+    /// before the next (GPT-2 124M's gradients: 53 ms with one sum, 15 ms with sixteen).
+    fn sum_of_squares(g: &[f32]) -> f64 {
+        const LANES: usize = 16;
+        let mut lanes = [0f64; LANES];
+        let mut chunks = g.chunks_exact(LANES);
+        for chunk in &mut chunks {
+            for (sum, &g) in lanes.iter_mut().zip(chunk) {
+                *sum += (g as f64) * (g as f64);
+            }
         }
+        let rest: f64 = chunks
+            .remainder()
+            .iter()
+            .map(|&g| (g as f64) * (g as f64))
+            .sum();
+        lanes.iter().sum::<f64>() + rest
     }
-    let rest: f64 = chunks
-        .remainder()
-        .iter()
-        .map(|&g| (g as f64) * (g as f64))
-        .sum();
-    lanes.iter().sum::<f64>() + rest
 }
 
 /// The factor that brings a gradient of norm `norm` down to `max_norm` (1 when it is within
