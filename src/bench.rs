@@ -199,16 +199,22 @@ pub fn product_gflops(p: &Product, reps: usize) -> f64 {
     let (m, k, n) = (p.m, p.k, p.n);
     let (a, b) = (laid(m, k, p.a_t, 1), laid(k, n, p.b_t, 3));
     let mut c = Array2::zeros((m, n));
-    matmul(a.view(), b.view(), c.view_mut(), false);
+    let seconds = median_seconds(reps, || matmul(a.view(), b.view(), c.view_mut(), false));
+    2.0 * (m * k * n) as f64 / seconds / 1e9
+}
+
+/// The median time of `reps` calls of `f`, after one untimed call.
+fn median_seconds(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
     let mut times: Vec<f64> = (0..reps.max(1))
         .map(|_| {
             let start = Instant::now();
-            matmul(a.view(), b.view(), c.view_mut(), false);
+            f();
             start.elapsed().as_secs_f64()
         })
         .collect();
     times.sort_by(f64::total_cmp);
-    2.0 * (m * k * n) as f64 / times[times.len() / 2] / 1e9
+    times[times.len() / 2]
 }
 
 /// GFLOP/s of the bf16 multiply for `p` with both operands rounded and packed beforehand (the
@@ -223,16 +229,10 @@ pub fn product_gflops_prepacked(p: &Product, reps: usize) -> Option<f64> {
     let a = PackedA::new(laid(m, k, p.a_t, 1).view());
     let b = PackedB::new(laid(k, n, p.b_t, 3).view());
     let mut c = Array2::zeros((m, n));
-    matmul_bf16_prepacked(&a, &b, c.view_mut(), false);
-    let mut times: Vec<f64> = (0..reps.max(1))
-        .map(|_| {
-            let start = Instant::now();
-            matmul_bf16_prepacked(&a, &b, c.view_mut(), false);
-            start.elapsed().as_secs_f64()
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    Some(2.0 * (m * k * n) as f64 / times[times.len() / 2] / 1e9)
+    let seconds = median_seconds(reps, || {
+        matmul_bf16_prepacked(&a, &b, c.view_mut(), false);
+    });
+    Some(2.0 * (m * k * n) as f64 / seconds / 1e9)
 }
 
 /// A matrix [rows, cols] of small numbers (`seed` varies them), stored by rows, or by columns
