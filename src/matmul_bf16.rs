@@ -440,9 +440,9 @@ pub fn matmul_bf16_packed(
     true
 }
 
-/// A [M, K] packed whole, as the A of a product (panels of MR rows): for timing the multiply
-/// alone, its operands already in bf16, as a bf16 `torch.matmul` is handed them.
-/// Needs AVX512-BF16 (see [`available`]).
+/// A [M, K] packed whole, as the A of a product (panels of MR rows): the A half of a
+/// [`PackedBoth`], or an operand packed beforehand to time the multiply alone, as a bf16
+/// `torch.matmul` is handed bf16 operands. Needs AVX512-BF16 (see [`available`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PackedA {
     m: usize,
@@ -459,6 +459,15 @@ impl PackedA {
             data: pack_a(a, Vec::new()),
         }
     }
+
+    /// c = a·b or c += a·b with this A; false, doing nothing, without AVX512-BF16.
+    fn times(&self, b: Panels, c: ArrayViewMut2<f32>, accumulate: bool) -> bool {
+        if !available() {
+            return false;
+        }
+        multiply_packed(&self.data, self.m, self.k, b, c, accumulate);
+        true
+    }
 }
 
 /// `matmul_bf16` with both operands packed already: the kernel and the write-back alone.
@@ -468,11 +477,7 @@ pub fn matmul_bf16_prepacked(
     c: ArrayViewMut2<f32>,
     accumulate: bool,
 ) -> bool {
-    if !available() {
-        return false;
-    }
-    multiply_packed(&a.data, a.m, a.k, Panels::Packed(b), c, accumulate);
-    true
+    a.times(Panels::Packed(b), c, accumulate)
 }
 
 /// One matrix X [M, K] packed both ways at once: as the A of `pack_a` and as a [`PackedB`].
@@ -481,9 +486,7 @@ pub fn matmul_bf16_prepacked(
 /// pass over it makes both, rounding each number once.
 #[derive(Debug, Default)]
 pub struct PackedBoth {
-    m: usize,
-    k: usize,
-    a: Vec<u32>,
+    a: PackedA,
     b: PackedB,
 }
 
@@ -500,14 +503,15 @@ impl PackedBoth {
         let (k2, m2) = (k.div_ceil(2), m.div_ceil(2));
         let (a_words, b_words) = (m.div_ceil(MR) * k2 * MR, k.div_ceil(NR) * m2 * NR);
         // Every word is written below, so memory kept from an earlier pass is not cleared.
-        for (buf, len) in [(&mut self.a, a_words), (&mut self.b.data, b_words)] {
+        for (buf, len) in [(&mut self.a.data, a_words), (&mut self.b.data, b_words)] {
             buf.truncate(len);
             buf.resize(len, 0);
         }
-        (self.m, self.k) = (m, k);
+        (self.a.m, self.a.k) = (m, k);
         (self.b.k, self.b.n) = (m, k);
         let b_ptr = SendPtr(self.b.data.as_mut_ptr());
         self.a
+            .data
             .par_chunks_mut(k2 * MR)
             .enumerate()
             .for_each(|(r, a_panel)| {
@@ -620,11 +624,7 @@ pub fn matmul_bf16_both_a(
     c: ArrayViewMut2<f32>,
     accumulate: bool,
 ) -> bool {
-    if !available() {
-        return false;
-    }
-    multiply_packed(&a.a, a.m, a.k, Panels::Unpacked(b), c, accumulate);
-    true
+    a.a.times(Panels::Unpacked(b), c, accumulate)
 }
 
 /// The product, packing A into `a_buf`, which it returns for reuse.
@@ -1009,7 +1009,7 @@ mod tests {
         ] {
             let (mut x, _, _) = matrix_and_copies(&mut rng, m, k);
             both.pack(x.view());
-            assert_eq!(both.a, pack_a(x.view(), Vec::new()), "A, m {m}, k {k}");
+            assert_eq!(both.a, PackedA::new(x.view()), "A, m {m}, k {k}");
             assert_eq!(both.b, PackedB::new(x.view()), "B, m {m}, k {k}");
             x[[0, 0]] = 0.5;
             both.pack(x.view());
