@@ -138,19 +138,8 @@ fn pack_a_panel(a: ArrayView2<f32>, r: usize, out: &mut [u32]) {
                     pairs_of_column(row, t);
                 }
             }
-            // Pairs by row to rows by pair (rows past the edge stay 0): two 8 × 8 transposes.
-            for h in 0..2 {
-                // SAFETY: tmp holds 8 rows of 16 words, out 16 pairs of MR words from q · MR;
-                // the CPU has AVX.
-                unsafe {
-                    crate::kernels::transpose8(
-                        tmp[0].as_ptr().add(8 * h) as *const f32,
-                        16,
-                        out.as_mut_ptr().add((q + 8 * h) * MR) as *mut f32,
-                        MR as isize,
-                    )
-                };
-            }
+            // Rows past the edge stay 0 in tmp.
+            rows_to_pairs(&tmp, &mut out[q * MR..(q + 16) * MR]);
             q += 16;
         }
     }
@@ -177,6 +166,29 @@ fn pack_a_panel(a: ArrayView2<f32>, r: usize, out: &mut [u32]) {
             };
             out[q * MR + i] = pair(at(r * MR + i, 2 * q), hi);
         }
+    }
+}
+
+/// 16 pairs of each of MR rows, by row, to A's layout, by pair: `out[t · MR + i] = tmp[i][t]`,
+/// in two 8 × 8 transposes.
+#[cfg(target_arch = "x86_64")]
+fn rows_to_pairs(tmp: &[[u32; 16]; MR], out: &mut [u32]) {
+    assert_eq!(
+        out.len(),
+        16 * MR,
+        "rows_to_pairs: out holds 16 pairs of MR words"
+    );
+    for h in 0..2 {
+        // SAFETY: tmp holds MR = 8 rows of 16 words, out 16 pairs of 8 words; the CPU has AVX
+        // (the packing's callers checked AVX512-BF16).
+        unsafe {
+            crate::kernels::transpose8(
+                tmp[0].as_ptr().add(8 * h) as *const f32,
+                16,
+                out.as_mut_ptr().add(8 * h * MR) as *mut f32,
+                MR as isize,
+            )
+        };
     }
 }
 
@@ -563,16 +575,7 @@ unsafe fn pack_both_panel(x: ArrayView2<f32>, r: usize, a_panel: &mut [u32], b: 
                     _mm256_storeu_si256(tmp[i].as_mut_ptr() as *mut __m256i, lo);
                     _mm256_storeu_si256(tmp[i].as_mut_ptr().add(8) as *mut __m256i, hi);
                 }
-                // Pairs by row to rows by pair: two 8 × 8 transposes (a_panel holds the 16
-                // pairs of MR words from p · 16).
-                for h in 0..2 {
-                    crate::kernels::transpose8(
-                        tmp[0].as_ptr().add(8 * h) as *const f32,
-                        16,
-                        a_panel.as_mut_ptr().add((p * 16 + 8 * h) * MR) as *mut f32,
-                        MR as isize,
-                    );
-                }
+                rows_to_pairs(&tmp, &mut a_panel[p * 16 * MR..(p + 1) * 16 * MR]);
                 // B: rows 2q and 2q + 1 side by side, for the MR / 2 pairs of these rows.
                 for (h, two) in rounded.chunks_exact(2).enumerate() {
                     let out = b_at(p, r * MR / 2 + h);
