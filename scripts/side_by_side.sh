@@ -7,6 +7,8 @@
 #                                           --matmul` and torch.matmul)
 #   book/runs/ch08-side-by-side.txt         `cargo run --release -p chapter08 -- side-by-side`:
 #                                           both as a table of medians and ratios
+# With an argument, a folder of book/runs (one per processor the book compares, e.g. zen5), all
+# four files go there, the table as book/runs/FOLDER/ch08-side-by-side.txt.
 # PYTHON names the interpreter of a virtual environment holding scripts/requirements.txt
 # (default .venv/bin/python; see the README's "Figures of other systems").
 set -euo pipefail
@@ -14,9 +16,11 @@ cd "$(dirname "$0")/.."
 cargo build --release
 bin=target/release/gpt2
 py=${PYTHON:-.venv/bin/python}
+runs=book/runs${1:+/$1}
+mkdir -p "$runs"
 
 side_by_side() { # preset batch seq
-    local out=book/runs/side-by-side-$1.txt
+    local out=$runs/side-by-side-$1.txt
     : >"$out"
     for round in 1 2 3; do
         for precision in f32 bf16; do
@@ -33,7 +37,7 @@ side_by_side() { # preset batch seq
 side_by_side shakespeare 8 128
 side_by_side gpt2 4 64
 products=(--preset gpt2 --batch 4 --seq 64 --matmul)
-out=book/runs/side-by-side-matmul.txt
+out=$runs/side-by-side-matmul.txt
 : >"$out"
 for round in 1 2 3; do
     echo "\$ gpt2 bench ${products[*]}" >>"$out"
@@ -41,5 +45,5 @@ for round in 1 2 3; do
     echo "\$ python scripts/pytorch_bench.py ${products[*]}" >>"$out"
     "$py" scripts/pytorch_bench.py "${products[@]}" >>"$out"
 done
-cargo run --release -q -p chapter08 -- side-by-side >book/runs/ch08-side-by-side.txt
-cat book/runs/ch08-side-by-side.txt
+cargo run --release -q -p chapter08 -- side-by-side ${1:+"$1"} >"$runs/ch08-side-by-side.txt"
+cat "$runs/ch08-side-by-side.txt"

@@ -692,19 +692,20 @@ fn multiply_packed(
             for (g, pb) in pbs.chunks_exact(panel_words).enumerate() {
                 let p = p0 + g;
                 let cols = NR.min(n - p * NR);
+                let first = c_ptr
+                    .get()
+                    .wrapping_offset((r * MR) as isize * c_rs + (p * NR) as isize * c_cs);
                 // SAFETY: the CPU has AVX512-BF16 (checked above); pa and pb hold k2 pairs of
-                // MR and NR words.
+                // MR and NR words; prefetching reads nothing.
                 #[cfg(target_arch = "x86_64")]
                 unsafe {
+                    prefetch_tile(first, c_rs, c_cs, rows, cols);
                     kernel(pa, pb, k2, &mut tile)
                 };
                 // SAFETY: (r·MR.., p·NR..) plus rows × cols is inside c, and each task writes
                 // only its own columns p·NR.. of c; the CPU has AVX-512.
                 #[cfg(target_arch = "x86_64")]
                 unsafe {
-                    let first = c_ptr
-                        .get()
-                        .offset((r * MR) as isize * c_rs + (p * NR) as isize * c_cs);
                     write_back(&tile, first, c_rs, c_cs, rows, cols, accumulate)
                 };
             }
@@ -782,6 +783,29 @@ unsafe fn write_back(
                 let v = tile[i * NR + j];
                 *dst = if accumulate { *dst + v } else { v };
             }
+        }
+    }
+}
+
+/// Asks for the cache lines of c that a tile will write, before the tile is computed: c is
+/// usually far out in memory (a gradient zeroed with streaming stores, or not yet touched),
+/// and its lines then arrive while the kernel runs instead of stalling the write-back.
+#[cfg(target_arch = "x86_64")]
+unsafe fn prefetch_tile(first: *mut f32, rs: isize, cs: isize, rows: usize, cols: usize) {
+    use std::arch::x86_64::{_MM_HINT_ET0, _mm_prefetch};
+    // SAFETY: a prefetch reads nothing and cannot fault, wherever it points.
+    let line = |x: *mut f32| unsafe { _mm_prefetch::<_MM_HINT_ET0>(x as *const i8) };
+    if cs == 1 {
+        for i in 0..rows {
+            let row = first.wrapping_offset(i as isize * rs);
+            line(row);
+            line(row.wrapping_add(cols - 1));
+        }
+    } else if rs == 1 {
+        for j in 0..cols {
+            let col = first.wrapping_offset(j as isize * cs);
+            line(col);
+            line(col.wrapping_add(rows - 1));
         }
     }
 }

@@ -4,8 +4,8 @@
 //! chart, and with its matrices stored by rows or by columns; then what bf16 weights cost in
 //! accuracy, on a model trained for a minute. `-- lines`, `-- versions`, `-- matmul`,
 //! `-- orders` or `-- bf16` runs one of them; `-- curves` draws the loss curves of the default run in f32 and in bf16 from their logs in book/runs, and
-//! `-- seeds` tabulates those runs from three seeds; `-- side-by-side` reads the training steps
-//! timed beside PyTorch's.
+//! `-- seeds` tabulates those runs from three seeds; `-- side-by-side [FOLDER]` reads the training
+//! steps timed beside PyTorch's (from book/runs, or its FOLDER of another processor's rounds).
 
 use std::path::PathBuf;
 
@@ -67,7 +67,8 @@ fn main() -> Result<()> {
         seeds()?;
     }
     if which == "side-by-side" {
-        side_by_side()?;
+        let folder = std::env::args().nth(2).unwrap_or_default();
+        side_by_side(&runs_dir().join(folder))?;
     }
     if which == "ddp" {
         ddp()?;
@@ -221,8 +222,8 @@ validation every 100 steps, by seed:\n"
     Ok(())
 }
 
-/// Training steps beside PyTorch's, from the rounds scripts/side_by_side.sh keeps.
-fn side_by_side() -> Result<()> {
+/// Training steps beside PyTorch's, from the rounds scripts/side_by_side.sh keeps in `dir`.
+fn side_by_side(dir: &std::path::Path) -> Result<()> {
     use chapter08::side_by_side::{parse, parse_products, products_table, table};
     for (file, title) in [
         (
@@ -231,13 +232,15 @@ fn side_by_side() -> Result<()> {
         ),
         ("side-by-side-gpt2.txt", "GPT-2 124M, B = 4, T = 64"),
     ] {
-        let text = std::fs::read_to_string(runs_dir().join(file))?;
+        let text = std::fs::read_to_string(dir.join(file))
+            .with_context(|| format!("reading {}", dir.join(file).display()))?;
         let rounds = parse(&text).with_context(|| format!("reading {file}"))?;
         print!("{}", table(title, &rounds));
         println!();
     }
     let file = "side-by-side-matmul.txt";
-    let text = std::fs::read_to_string(runs_dir().join(file))?;
+    let text = std::fs::read_to_string(dir.join(file))
+        .with_context(|| format!("reading {}", dir.join(file).display()))?;
     let rounds = parse_products(&text).with_context(|| format!("reading {file}"))?;
     let title = format!(
         "GPT-2 124M's products at B·T = 256, GFLOP/s: medians of {} rounds in turn (ours, \

@@ -102,3 +102,14 @@ fn book_shows_the_side_by_side_table_drawn_from_the_rounds() {
     // Made from the kept outputs of gpt2 bench and PyTorch alone: the same to the last digit.
     bookcheck::assert_book_copy(printed.as_bytes(), "runs/ch08-side-by-side.txt");
 }
+
+#[test]
+fn book_shows_the_zen5_side_by_side_table_drawn_from_its_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = bookcheck::run(
+        env!("CARGO_BIN_EXE_chapter08"),
+        &["side-by-side", "zen5"],
+        dir.path(),
+    );
+    bookcheck::assert_book_copy(printed.as_bytes(), "runs/zen5/ch08-side-by-side.txt");
+}
