@@ -113,3 +113,31 @@ fn book_shows_the_zen5_side_by_side_table_drawn_from_its_rounds() {
     );
     bookcheck::assert_book_copy(printed.as_bytes(), "runs/zen5/ch08-side-by-side.txt");
 }
+
+#[test]
+fn the_default_run_loses_the_same_on_both_processors_and_reaches_4_94_sooner_on_zen5() {
+    use chapter06::run_log::RunLog;
+    let runs = bookcheck::root().join("book/runs");
+    // (precision, step and minutes to a validation loss of 4.94 on Zen 5, as chapter 8 says)
+    for (precision, step, minutes) in [("bf16", 899, 1.6), ("f32", 799, 2.1)] {
+        let file = format!("{precision}-1337.jsonl");
+        let here = RunLog::read(&runs.join("zen5").join(&file)).unwrap();
+        let there = RunLog::read(&runs.join("ch08-seeds").join(&file)).unwrap();
+        let losses = |log: &RunLog| -> Vec<(usize, f32)> {
+            let train = log.steps.iter().map(|s| (s.0, s.1));
+            train.chain(log.val.iter().map(|v| (v.0, v.1))).collect()
+        };
+        assert_eq!(losses(&here), losses(&there), "{file}: the losses differ");
+        let (reached, seconds) = chapter08::seeds::time_to(&here, 4.94).unwrap();
+        assert_eq!(reached, step, "{file}");
+        assert!(
+            (seconds / 60.0 - minutes).abs() < 0.05,
+            "{file}: {seconds} s"
+        );
+        let (_, elsewhere) = chapter08::seeds::time_to(&there, 4.94).unwrap();
+        assert!(
+            seconds < elsewhere,
+            "{file}: {seconds} s against {elsewhere} s"
+        );
+    }
+}
