@@ -696,7 +696,7 @@ fn multiply_packed(
                     .get()
                     .wrapping_offset((r * MR) as isize * c_rs + (p * NR) as isize * c_cs);
                 // SAFETY: the CPU has AVX512-BF16 (checked above); pa and pb hold k2 pairs of
-                // MR and NR words; prefetching reads nothing.
+                // MR and NR words.
                 #[cfg(target_arch = "x86_64")]
                 unsafe {
                     prefetch_tile(first, c_rs, c_cs, rows, cols);
@@ -791,15 +791,17 @@ unsafe fn write_back(
 /// usually far out in memory (a gradient zeroed with streaming stores, or not yet touched),
 /// and its lines then arrive while the kernel runs instead of stalling the write-back.
 #[cfg(target_arch = "x86_64")]
-unsafe fn prefetch_tile(first: *mut f32, rs: isize, cs: isize, rows: usize, cols: usize) {
+fn prefetch_tile(first: *mut f32, rs: isize, cs: isize, rows: usize, cols: usize) {
     use std::arch::x86_64::{_MM_HINT_ET0, _mm_prefetch};
     // SAFETY: a prefetch reads nothing and cannot fault, wherever it points.
     let line = |x: *mut f32| unsafe { _mm_prefetch::<_MM_HINT_ET0>(x as *const i8) };
     if cs == 1 {
+        // A row's 32 numbers span three lines when they do not start on one.
         for i in 0..rows {
             let row = first.wrapping_offset(i as isize * rs);
-            line(row);
-            line(row.wrapping_add(cols - 1));
+            for j in [0, cols / 2, cols - 1] {
+                line(row.wrapping_add(j));
+            }
         }
     } else if rs == 1 {
         for j in 0..cols {
