@@ -41,6 +41,13 @@ pub enum CheckpointError {
     Format { path: String, message: String },
     #[error("{path} has no tensor `{name}`")]
     Missing { path: String, name: String },
+    #[error("{path}: tensor `{name}` holds {value} at index {index}; a model's numbers are finite")]
+    NotFinite {
+        path: String,
+        name: String,
+        index: usize,
+        value: f32,
+    },
     #[error("{path}: tensor `{name}` has shape {found:?}, expected {expected:?}")]
     Shape {
         path: String,
@@ -209,6 +216,16 @@ impl Tensors {
                 name: name.to_string(),
                 expected: shape.to_vec(),
                 found: t.shape().to_vec(),
+            });
+        }
+        // A damaged file, or a run saved after it diverged: refused here rather than
+        // computing NaN everywhere downstream.
+        if let Some((index, &value)) = t.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+            return Err(CheckpointError::NotFinite {
+                path: self.path.clone(),
+                name: name.to_string(),
+                index,
+                value,
             });
         }
         Ok(t)

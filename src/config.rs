@@ -27,7 +27,19 @@ pub enum ConfigError {
         path: String,
         source: serde_json::Error,
     },
+    #[error("a model of {params:.2e} parameters is more than this program builds (at most 1e12)")]
+    TooLarge { params: f64 },
+    /// A config file whose numbers are wrong: the file, then what is wrong.
+    #[error("{path}: {source}")]
+    InFile {
+        path: String,
+        source: Box<ConfigError>,
+    },
 }
+
+/// The most parameters a model may have: far above any memory, and far below where counting
+/// them in `usize` would overflow.
+const MAX_PARAMS: f64 = 1e12;
 
 // ANCHOR: config
 /// The hyper-parameters that fix a GPT-2 model's shape, named as in nanoGPT.
@@ -188,6 +200,12 @@ impl GPTConfig {
                 n_head: self.n_head,
             });
         }
+        // Counted in floating point, which cannot overflow, before anything counts in usize.
+        let (c, l) = (self.n_embd as f64, self.n_layer as f64);
+        let params = (self.vocab_size + self.block_size) as f64 * c + l * 12.0 * c * c;
+        if params > MAX_PARAMS {
+            return Err(ConfigError::TooLarge { params });
+        }
         Ok(())
     }
 
@@ -215,9 +233,13 @@ impl GPTConfig {
             path: shown,
             source,
         })?;
-        hf.check_supported()?;
+        let in_file = |e: ConfigError| ConfigError::InFile {
+            path: path.display().to_string(),
+            source: Box::new(e),
+        };
+        hf.check_supported().map_err(in_file)?;
         let config = GPTConfig::from(hf);
-        config.validate()?;
+        config.validate().map_err(in_file)?;
         Ok(config)
     }
 }

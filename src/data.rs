@@ -44,15 +44,12 @@ pub enum DataError {
     Empty { path: String },
     #[error("{path} is not UTF-8 text: invalid byte at offset {offset}")]
     NotUtf8 { path: String, offset: usize },
-    #[error(
-        "{what} has {tokens} tokens, fewer than one batch needs ({needed} = batch {b} x sequence {t} + 1)"
-    )]
+    #[error("{what} has {tokens} tokens, fewer than {needs}")]
     TooShort {
         what: String,
         tokens: usize,
-        needed: usize,
-        b: usize,
-        t: usize,
+        /// What the loader needs, and why: "one batch needs (33 = batch 4 x sequence 8 + 1)".
+        needs: String,
     },
     #[error("batch size and sequence length must be positive (got batch {b}, sequence {t})")]
     ZeroBatch { b: usize, t: usize },
@@ -235,17 +232,25 @@ impl Loader {
         if b == 0 || t == 0 {
             return Err(DataError::ZeroBatch { b, t });
         }
-        let needed = match mode {
-            LoaderMode::Sequential => b * t + 1,
-            LoaderMode::Random => t + 1,
+        // One sequential batch reads b·t + 1 tokens in a row; random windows need one of t + 1.
+        let (needed, needs) = match mode {
+            LoaderMode::Sequential => (
+                b * t + 1,
+                format!(
+                    "one batch needs ({} = batch {b} x sequence {t} + 1)",
+                    b * t + 1
+                ),
+            ),
+            LoaderMode::Random => (
+                t + 1,
+                format!("one sequence needs ({} = sequence {t} + 1)", t + 1),
+            ),
         };
         if tokens.len() < needed {
             return Err(DataError::TooShort {
                 what: what.to_string(),
                 tokens: tokens.len(),
-                needed,
-                b,
-                t,
+                needs,
             });
         }
         let rng = (mode == LoaderMode::Random).then(|| Rng::new(seed));

@@ -51,8 +51,16 @@ pub enum RunError {
         "{dir} already holds a run: continue it with --resume {dir}, or start again with --overwrite (the old run is removed once the new one has saved its first checkpoint)"
     )]
     Exists { dir: String },
-    #[error("{dir} holds no checkpoint (no `latest` file and no trainer.json)")]
-    NoCheckpoint { dir: String },
+    #[error(
+        "{dir} holds no checkpoint to continue from (no `latest` file and no trainer.json): start a run there with --out {dir}{hint}"
+    )]
+    NoCheckpoint { dir: String, hint: &'static str },
+    #[error(
+        "{dir} holds a run that saved no checkpoint, or a model: replace it with --overwrite, or choose another --out"
+    )]
+    Unsaved { dir: String },
+    #[error("{dir} is one checkpoint of the run in {run}: continue that run with --resume {run}")]
+    IsCheckpoint { dir: String, run: String },
     #[error("{path}: {message}")]
     Corrupt { path: String, message: String },
     #[error("cannot {what} {path}: {source}")]
@@ -145,6 +153,13 @@ impl RunDir {
         .any(|f| path.join(f).exists())
     }
 
+    /// Does the folder hold a checkpoint to continue from?
+    fn holds_checkpoint(path: &Path) -> bool {
+        [LATEST_FILE, "trainer.json"]
+            .iter()
+            .any(|f| path.join(f).exists())
+    }
+
     fn checkpoints(&self) -> PathBuf {
         self.path.join(CHECKPOINTS_DIR)
     }
@@ -224,6 +239,30 @@ impl RunDir {
     }
 }
 
+/// A checkpoint of this layout (it has a manifest) is not a run folder: a run resumed there
+/// would write its checkpoints inside another run's.
+fn is_checkpoint(dir: &Path) -> Option<RunError> {
+    if dir.join(LATEST_FILE).exists() || !dir.join(MANIFEST_FILE).exists() {
+        return None;
+    }
+    let run = dir.parent().and_then(Path::parent).unwrap_or(dir);
+    Some(RunError::IsCheckpoint {
+        dir: dir.display().to_string(),
+        run: run.display().to_string(),
+    })
+}
+
+fn no_checkpoint(dir: &Path) -> RunError {
+    RunError::NoCheckpoint {
+        dir: dir.display().to_string(),
+        hint: if RunDir::holds_run(dir) {
+            " --overwrite"
+        } else {
+            ""
+        },
+    }
+}
+
 /// The checkpoint folder that `dir`'s `latest` names, checked against its manifest: every part
 /// present, none changed since it was saved. A folder of the older layout (files side by side,
 /// no manifest) is returned as it is.
@@ -231,12 +270,9 @@ pub fn current_checkpoint(dir: &Path) -> Result<PathBuf, RunError> {
     let latest = dir.join(LATEST_FILE);
     let name = match fs::read_to_string(&latest) {
         Ok(name) => name.trim().to_string(),
+        Err(_) if let Some(e) = is_checkpoint(dir) => return Err(e),
         Err(_) if dir.join("trainer.json").exists() => return Ok(dir.to_path_buf()),
-        Err(_) => {
-            return Err(RunError::NoCheckpoint {
-                dir: dir.display().to_string(),
-            });
-        }
+        Err(_) => return Err(no_checkpoint(dir)),
     };
     if !is_plain_name(&name) {
         return Err(RunError::Corrupt {
@@ -516,8 +552,11 @@ impl Run {
         let dir = RunDir::lock(out)?;
         let replacing = existed && RunDir::holds_run(out);
         if replacing && !overwrite {
-            return Err(RunError::Exists {
-                dir: out.display().to_string(),
+            let dir = out.display().to_string();
+            return Err(if RunDir::holds_checkpoint(out) {
+                RunError::Exists { dir }
+            } else {
+                RunError::Unsaved { dir }
             });
         }
         let log = Log::open(out, 0, true)?;
@@ -533,9 +572,16 @@ impl Run {
     /// says so). Text that changed since the run saved is an error that names both versions.
     pub fn resume(out: &Path, data: Option<&Path>) -> Result<Run, RunError> {
         if !out.is_dir() {
-            return Err(RunError::NoCheckpoint {
-                dir: out.display().to_string(),
-            });
+            return Err(no_checkpoint(out));
+        }
+        // Before the lock, which would leave a file in it.
+        if let Some(e) = is_checkpoint(out) {
+            return Err(e);
+        }
+        // A folder of no run at all is refused before the lock would leave a file in it; one
+        // with a lock may be in use, which the lock tells.
+        if !out.join(LOCK_FILE).exists() && !RunDir::holds_checkpoint(out) {
+            return Err(no_checkpoint(out));
         }
         let dir = RunDir::lock(out)?;
         let (trainer, restart) = Run::load(&dir, data)?;

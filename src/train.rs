@@ -66,6 +66,9 @@ pub struct TrainConfig {
     pub eval_every: usize,
     /// Save a checkpoint every this many steps (0 = only at the end).
     pub checkpoint_every: usize,
+    /// How many checkpoints the run folder keeps, the newest.
+    #[serde(default = "one")]
+    pub keep: usize,
     pub seed: u64,
     /// The text trained on, and the tokenizer (`gpt2` or a tokenizer file), so that a resumed
     /// run reads the same tokens.
@@ -99,6 +102,7 @@ impl Default for TrainConfig {
             val_fraction: 0.1,
             eval_every: 200,
             checkpoint_every: 500,
+            keep: 1,
             seed: 1337,
             data: String::new(),
             tokenizer: "gpt2".into(),
@@ -131,11 +135,28 @@ impl TrainConfig {
         }
     }
 
+    /// Bytes a run of `model` with these settings needs at the least: f32 weights, gradients
+    /// and AdamW's two moments, and one micro-batch's logits and their gradient. Activations and
+    /// buffers come on top. Counted in floating point, so that absurd sizes do not overflow.
+    pub fn memory_floor(&self, model: &crate::GPTConfig) -> f64 {
+        let params = model.param_count().total() as f64;
+        let t = self.seq.min(model.block_size) as f64;
+        let logits = self.batch as f64 * t * model.vocab_size as f64;
+        4.0 * (4.0 * params + 2.0 * logits)
+    }
+
     /// Refuses settings that cannot train.
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |m: String| Err(TrainError::Config(m));
-        if self.batch == 0 || self.seq == 0 || self.grad_accum == 0 || self.ranks == 0 {
-            return bad("--batch, --seq and --grad-accum must be at least 1".into());
+        for (flag, n) in [
+            ("--batch", self.batch),
+            ("--seq", self.seq),
+            ("--grad-accum", self.grad_accum),
+            ("--keep", self.keep),
+        ] {
+            if n == 0 {
+                return bad(format!("{flag} must be at least 1"));
+            }
         }
         if self.steps == 0 {
             return bad(
@@ -160,8 +181,23 @@ impl TrainConfig {
                 self.val_fraction
             ));
         }
-        if !(self.lr > 0.0 && self.lr.is_finite()) || self.min_lr < 0.0 || self.grad_clip < 0.0 {
-            return bad("--lr must be positive, --min-lr and --grad-clip not negative".into());
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad(format!("--lr must be a positive number, not {}", self.lr));
+        }
+        for (flag, x) in [
+            ("--min-lr", self.min_lr),
+            ("--weight-decay", self.weight_decay),
+            ("--grad-clip", self.grad_clip),
+        ] {
+            if !(x >= 0.0 && x.is_finite()) {
+                return bad(format!("{flag} must be a number of at least 0, not {x}"));
+            }
+        }
+        if self.schedule == "cosine" && self.min_lr > self.lr {
+            return bad(format!(
+                "--min-lr ({}) is above --lr ({}): the cosine schedule decays from --lr down to --min-lr",
+                self.min_lr, self.lr
+            ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("--dropout must be in [0, 1), not {}", self.dropout));

@@ -440,7 +440,7 @@ fn training_settings_are_checked() {
     // A negative value reaches the program's own check, with or without `=`.
     assert_clean_error(
         &gpt2(&["train", "--lr", "-0.01", "--out", out_s]),
-        "--lr must be positive",
+        "--lr must be a positive number, not -0.01",
     );
     assert_clean_error(
         &gpt2(&["train", "--steps", "0", "--out", out_s]),

@@ -165,7 +165,13 @@ fn a_second_trainer_on_a_folder_in_use_changes_nothing() {
     let status = first.wait().unwrap();
     reader.join().unwrap();
     assert_eq!(status.code(), Some(143));
-    let o = gpt2_in(d, &["train", "--resume", "run", "--steps", "1"], &[]);
+    let at: usize = current(&d.join("run"))
+        .trim()
+        .trim_start_matches("step-")
+        .parse()
+        .unwrap();
+    let more = (at + 1).to_string();
+    let o = gpt2_in(d, &["train", "--resume", "run", "--steps", &more], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
@@ -414,4 +420,206 @@ fn random_bytes_ids_and_lengths_never_panic() {
         );
         assert_no_panic(&o, "generate");
     }
+}
+
+fn checkpoint_names(run: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_resume_keeps_the_saved_keep_and_refuses_a_checkpoint_folder_and_a_finished_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = text(d, 20_000);
+    let mut args = tiny_run(data.to_str().unwrap(), "run", "3");
+    args.extend(["--checkpoint-every", "1", "--keep", "2"]);
+    assert!(gpt2_in(d, &args, &[]).status.success());
+
+    // --keep 2 was saved with the run: a resume without it still keeps two.
+    let o = gpt2_in(d, &["train", "--resume", "run", "--steps", "5"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        checkpoint_names(&d.join("run")),
+        ["step-000004", "step-000005"]
+    );
+
+    // One checkpoint is not a run folder: nothing is written inside it.
+    let step = d.join("run/checkpoints/step-000005");
+    let before = listing(&step);
+    let o = gpt2_in(
+        d,
+        &["train", "--resume", step.to_str().unwrap(), "--steps", "6"],
+        &[],
+    );
+    assert_clean_error(&o, "is one checkpoint of the run in");
+    assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
+    assert_eq!(listing(&step), before);
+
+    // A finished run given no more steps says so, and changes nothing.
+    let weights_before = weights(&d.join("run"));
+    let o = gpt2_in(d, &["train", "--resume", "run", "--steps", "4"], &[]);
+    assert_clean_error(&o, "at step 5 of 4 already");
+    assert_eq!(weights(&d.join("run")), weights_before);
+    assert_eq!(
+        checkpoint_names(&d.join("run")),
+        ["step-000004", "step-000005"]
+    );
+}
+
+#[test]
+fn a_folder_whose_run_saved_nothing_says_so_and_overwrite_starts_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = text(d, 20_000);
+    let data = data.to_str().unwrap();
+    let mut diverging = tiny_run(data, "rx", "2");
+    diverging.extend(["--lr", "1e30", "--grad-clip", "0", "--seed", "5"]);
+    assert!(!gpt2_in(d, &diverging, &[]).status.success());
+    assert!(d.join("rx/log.jsonl").exists());
+
+    let o = gpt2_in(d, &tiny_run(data, "rx", "2"), &[]);
+    assert_clean_error(&o, "rx holds a run that saved no checkpoint");
+    let o = gpt2_in(d, &["train", "--resume", "rx"], &[]);
+    assert_clean_error(&o, "rx holds no checkpoint to continue from");
+    assert!(
+        stderr(&o).contains("--out rx --overwrite"),
+        "{}",
+        stderr(&o)
+    );
+
+    let mut again = tiny_run(data, "rx", "2");
+    again.push("--overwrite");
+    let o = gpt2_in(d, &again, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(current(&d.join("rx")).trim(), "step-000002");
+}
+
+#[test]
+fn a_run_with_its_own_tokenizer_resumes_from_another_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = text(d, 20_000);
+    let o = gpt2_in(
+        d,
+        &[
+            "train-tokenizer",
+            "--data",
+            "text.txt",
+            "--vocab-size",
+            "300",
+            "--out",
+            "tok.txt",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut args = tiny_run(data.to_str().unwrap(), "run", "2");
+    args.extend(["--tokenizer", "tok.txt"]);
+    assert!(gpt2_in(d, &args, &[]).status.success());
+    std::fs::create_dir(d.join("elsewhere")).unwrap();
+    let o = gpt2_in(
+        &d.join("elsewhere"),
+        &["train", "--resume", "../run", "--steps", "3"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // generate and eval take the run's tokenizer, not GPT-2's, unless told otherwise: the
+    // prompt's ids fit this model of 300 ids.
+    for args in [
+        vec![
+            "generate",
+            "--model",
+            "run",
+            "--prompt",
+            "ROMEO:",
+            "--max-new-tokens",
+            "2",
+        ],
+        vec![
+            "eval", "--model", "run", "--data", "text.txt", "--seq", "16",
+        ],
+    ] {
+        let o = gpt2_in(d, &args, &[]);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    }
+    let o = gpt2_in(
+        d,
+        &[
+            "generate",
+            "--model",
+            "run",
+            "--prompt",
+            "ROMEO:",
+            "--tokenizer",
+            "gpt2",
+        ],
+        &[],
+    );
+    assert_clean_error(&o, "outside the model's vocabulary of 300");
+}
+
+#[test]
+fn weights_that_are_not_finite_are_refused_when_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = d.join("model");
+    std::fs::create_dir(&model).unwrap();
+    std::fs::copy(format!("{TINY}/config.json"), model.join("config.json")).unwrap();
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> =
+        read_safetensors(Path::new(&format!("{TINY}/model.safetensors")))
+            .unwrap()
+            .into_iter()
+            .map(|(name, t)| (name, t.shape().to_vec(), t.iter().copied().collect()))
+            .collect();
+    let (name, _, values) = tensors
+        .iter_mut()
+        .find(|t| t.0.ends_with("h.0.mlp.c_fc.weight"))
+        .unwrap();
+    values[7] = f32::NAN;
+    let name = name.clone();
+    gpt2::checkpoint::write_safetensors(&model.join("model.safetensors"), &tensors).unwrap();
+    std::fs::write(d.join("ids.txt"), "1 2 3 4 5").unwrap();
+    let o = gpt2_in(
+        d,
+        &["eval", "--model", "model", "--ids", "ids.txt", "--seq", "4"],
+        &[],
+    );
+    assert_clean_error(&o, &format!("tensor `{name}` holds NaN at index 7"));
+}
+
+#[test]
+fn sizes_beyond_any_memory_are_refused_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = text(d, 20_000);
+    let data = data.to_str().unwrap();
+    let mut args = tiny_run(data, "run", "2");
+    args.extend(["--n-embd", "10000000"]);
+    assert_clean_error(
+        &gpt2_in(d, &args, &[]),
+        "parameters is more than this program builds",
+    );
+    let mut args = tiny_run(data, "run", "2");
+    let at = args.iter().position(|&a| a == "--batch").unwrap();
+    args[at + 1] = "100000000";
+    // On Linux the machine's memory is known; elsewhere the run may start and fail later.
+    if cfg!(target_os = "linux") {
+        assert_clean_error(
+            &gpt2_in(d, &args, &[]),
+            "GB of memory, more than this machine's",
+        );
+    }
+    let config = d.join("config.json");
+    let text = std::fs::read_to_string(format!("{TINY}/config.json")).unwrap();
+    let huge = text.replace("\"n_embd\": 32", "\"n_embd\": 100000000000");
+    assert_ne!(huge, text, "the fixture's config names n_embd 32");
+    std::fs::write(&config, huge).unwrap();
+    let o = gpt2_in(d, &["info", "--config", "config.json"], &[]);
+    assert_clean_error(&o, "config.json: a model of");
 }

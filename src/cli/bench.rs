@@ -58,12 +58,25 @@ pub struct BenchArgs {
 pub fn run(args: BenchArgs) -> Result<()> {
     let config = GPTConfig::preset(&args.preset)?;
     let t = args.seq.unwrap_or(config.block_size.min(128));
-    if t == 0 || t > config.block_size || args.batch == 0 {
+    if args.batch == 0 {
+        bail!("--batch must be at least 1");
+    }
+    if t == 0 || t > config.block_size {
         bail!(
-            "--batch must be positive and --seq within 1..={}",
-            config.block_size
+            "--seq must be within 1..={} (the context of {}), not {t}",
+            config.block_size,
+            args.preset
         );
     }
+    let run = gpt2::train::TrainConfig {
+        batch: args.batch,
+        seq: t,
+        ..Default::default()
+    };
+    super::check_memory(
+        run.memory_floor(&config),
+        "the benchmark (weights, gradients, AdamW's moments and one batch's logits)",
+    )?;
     if args.matmul {
         return products(&args, config, args.batch * t);
     }

@@ -37,9 +37,10 @@ pub struct EvalArgs {
     #[arg(long, value_name = "B", default_value_t = 8)]
     batch: usize,
 
-    /// `gpt2`, or the tokenizer file the model was trained with
-    #[arg(long, value_name = "gpt2|FILE", default_value = "gpt2")]
-    tokenizer: String,
+    /// `gpt2`, or the tokenizer file the model was trained with [default: the one the run
+    /// that saved the model names, else gpt2]
+    #[arg(long, value_name = "gpt2|FILE")]
+    tokenizer: Option<String>,
 
     /// The matrix multiplies' precision: f32, or bf16 with f32 sums (needs AVX512-BF16)
     #[arg(long, value_enum, default_value = "f32")]
@@ -83,13 +84,19 @@ pub fn run(args: EvalArgs) -> Result<()> {
         }
         None => {
             let data = args.data.unwrap_or_else(gpt2::data::default_text_path);
-            let tok = super::load_tokenizer(&args.tokenizer)?;
+            let (_, tok) = super::model_tokenizer(args.tokenizer.as_deref(), &args.model)?;
             let ids = gpt2::data::load_tokens(&data, &tok)?;
             (data, ids)
         }
     };
     let vocab = model.config.vocab_size;
     if let Some(id) = ids.iter().find(|&&id| id as usize >= vocab) {
+        if args.ids.is_some() {
+            bail!(
+                "{} holds token id {id}, outside the model's vocabulary of {vocab}",
+                data.display()
+            );
+        }
         bail!(
             "{} encodes to token id {id}, outside the model's vocabulary of {vocab}: \
              give the tokenizer the model was trained with (--tokenizer FILE)",

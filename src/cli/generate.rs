@@ -65,16 +65,17 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     num_samples: usize,
 
-    /// `gpt2`, or the tokenizer file the model was trained with
-    #[arg(long, value_name = "gpt2|FILE", default_value = "gpt2")]
-    tokenizer: String,
+    /// `gpt2`, or the tokenizer file the model was trained with [default: the one the run
+    /// that saved the model names, else gpt2]
+    #[arg(long, value_name = "gpt2|FILE")]
+    tokenizer: Option<String>,
 
     /// Print {"prompt_ids": [...], "samples": [{"ids": [...], "text": ".."}]} on stdout
     #[arg(long, conflicts_with = "interactive")]
     json: bool,
 
     /// Read prompts from standard input, one per line, keeping the model loaded
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["prompt", "num_samples"])]
     interactive: bool,
 
     /// The matrix multiplies' precision for the prompt's first pass: f32, or bf16 with f32 sums
@@ -131,7 +132,8 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         args.weights
     };
     model.use_weights(weights.into());
-    let tok = super::load_tokenizer(&args.tokenizer)?;
+    let (spec, tok) = super::model_tokenizer(args.tokenizer.as_deref(), &dir)?;
+    super::check_vocab(model.config.vocab_size, &tok, &spec);
     let sampling = Sampling {
         temperature: args.temperature,
         top_k: args.top_k,
@@ -143,14 +145,28 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         eprint!("> ");
         for line in stdin.lock().lines() {
             let line = line.context("cannot read standard input")?;
-            stream(&model, &tok, &line, &args, &sampling, &mut rng)?;
+            if !line.is_empty() {
+                stream(&model, &tok, &line, &args, &sampling, &mut rng)?;
+            }
             eprint!("\n> ");
         }
         eprintln!();
         return Ok(());
     }
     let given_ids = match &args.prompt_ids {
-        Some(ids) => Some(super::parse_ids(ids, "--prompt-ids")?),
+        Some(ids) => {
+            let ids = super::parse_ids(ids, "--prompt-ids")?;
+            let vocab = model.config.vocab_size;
+            if ids.is_empty() {
+                bail!("--prompt-ids holds no token id");
+            }
+            if let Some(id) = ids.iter().find(|&&id| id as usize >= vocab) {
+                bail!(
+                    "--prompt-ids holds token id {id}, outside the model's vocabulary of {vocab}"
+                );
+            }
+            Some(ids)
+        }
         None => None,
     };
     if args.json {

@@ -41,6 +41,43 @@ pub fn load_tokenizer(spec: &str) -> anyhow::Result<gpt2::Tokenizer> {
     Ok(gpt2::Tokenizer::from_spec(spec)?)
 }
 
+/// The tokenizer for the model in `model`: the one given, else the one the `gpt2 train` run
+/// that saved it trained with, else GPT-2's. Returns it with its name.
+pub fn model_tokenizer(
+    given: Option<&str>,
+    model: &std::path::Path,
+) -> anyhow::Result<(String, gpt2::Tokenizer)> {
+    use anyhow::Context;
+    if let Some(spec) = given {
+        return Ok((spec.to_string(), load_tokenizer(spec)?));
+    }
+    let saved = gpt2::train::Trainer::saved_config(model).map(|c| c.tokenizer);
+    match saved {
+        Ok(spec) if !spec.is_empty() && spec != "gpt2" => {
+            let tok = load_tokenizer(&spec).with_context(|| {
+                format!(
+                    "{} was trained with tokenizer {spec} (give --tokenizer to use another)",
+                    model.display()
+                )
+            })?;
+            Ok((spec, tok))
+        }
+        _ => Ok(("gpt2".into(), load_tokenizer("gpt2")?)),
+    }
+}
+
+/// Warns when the model has many more ids than the tokenizer (those it lacks would print as
+/// nothing): the tokenizer is then not the one the model was trained with. A model may have
+/// a few more, padded for speed.
+pub fn check_vocab(model: usize, tok: &gpt2::Tokenizer, spec: &str) {
+    let n = tok.vocab_size();
+    if model > n.next_multiple_of(64) {
+        eprintln!(
+            "warning: the model has {model} token ids, the tokenizer {spec} only {n}, so the ids it lacks print as nothing: give the tokenizer the model was trained with (--tokenizer gpt2|FILE)"
+        );
+    }
+}
+
 /// Token ids written as text, separated by spaces, newlines or commas (as `gpt2 tokenize`
 /// prints them); `what` names the source in errors.
 pub fn parse_ids(text: &str, what: &str) -> anyhow::Result<Vec<u32>> {
@@ -59,6 +96,29 @@ pub fn parse_ids(text: &str, what: &str) -> anyhow::Result<Vec<u32>> {
 pub enum PrecisionArg {
     F32,
     Bf16,
+}
+
+/// This machine's memory in bytes, where the system says (Linux's /proc/meminfo; a few lines
+/// rather than a crate for one number).
+fn total_memory() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
+}
+
+/// Refuses, before allocating anything, work that needs more than all of this machine's
+/// memory (`bytes`, a lower bound of what `what` needs), rather than failing on an allocation.
+pub fn check_memory(bytes: f64, what: &str) -> anyhow::Result<()> {
+    let gb = |b: f64| b / 1e9;
+    match total_memory() {
+        Some(total) if bytes > total => anyhow::bail!(
+            "{what} needs at least {:.1} GB of memory, more than this machine's {:.1} GB: choose a smaller model, --batch or --seq",
+            gb(bytes),
+            gb(total)
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Applies `--precision` to the process, or explains why it cannot be had here.

@@ -128,11 +128,12 @@ pub struct TrainArgs {
     #[arg(long, allow_negative_numbers = true, value_name = "F")]
     val_fraction: Option<f64>,
 
-    /// Measure the validation loss every N steps, and at the end [default: 200]
+    /// Measure the validation loss every N steps, and at the end; 0 = only at the end
+    /// [default: 200]
     #[arg(long, value_name = "N")]
     eval_every: Option<usize>,
 
-    /// Save a checkpoint every N steps, and at the end [default: 500]
+    /// Save a checkpoint every N steps, and at the end; 0 = only at the end [default: 500]
     #[arg(long, value_name = "N")]
     checkpoint_every: Option<usize>,
 
@@ -145,7 +146,8 @@ pub struct TrainArgs {
     out: Option<PathBuf>,
 
     /// Continue the run saved in DIR, with its settings; --steps may extend it, --data continues
-    /// it on other text (the loader starts again)
+    /// it on other text (the loader starts again), and --keep, --eval-every and
+    /// --checkpoint-every change what it saves and measures from now on
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
 
@@ -154,9 +156,10 @@ pub struct TrainArgs {
     #[arg(long)]
     overwrite: bool,
 
-    /// How many checkpoints the run folder keeps, the newest
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    keep: usize,
+    /// How many checkpoints the run folder keeps, the newest; saved with the run, so that
+    /// --resume keeps as many unless given again [default: 1]
+    #[arg(long, value_name = "N")]
+    keep: Option<usize>,
 
     /// With several MPI ranks: check that they hold the same weights every N steps (0 = only at
     /// the start)
@@ -194,9 +197,15 @@ impl TrainArgs {
             val_fraction: self.val_fraction.unwrap_or(d.val_fraction),
             eval_every: self.eval_every.unwrap_or(d.eval_every),
             checkpoint_every: self.checkpoint_every.unwrap_or(d.checkpoint_every),
+            keep: self.keep.unwrap_or(d.keep),
             seed: self.seed.unwrap_or(d.seed),
             data: data.display().to_string(),
-            tokenizer: self.tokenizer.clone().unwrap_or(d.tokenizer),
+            // A tokenizer file by its absolute path, so that a run resumes from any folder.
+            tokenizer: match &self.tokenizer {
+                Some(t) if t != "gpt2" => gpt2::run::absolute(Path::new(t)).display().to_string(),
+                Some(t) => t.clone(),
+                None => d.tokenizer,
+            },
         }
     }
 
@@ -237,9 +246,16 @@ fn tokens(config: &TrainConfig) -> Result<(Tokenizer, Vec<u32>, Vec<u32>, DataFi
     Ok((tok, train.to_vec(), val.to_vec(), fingerprint))
 }
 
-fn new_model(args: &TrainArgs, vocab: usize) -> Result<GPT> {
+fn new_model(args: &TrainArgs, vocab: usize, run: &TrainConfig) -> Result<GPT> {
+    let fits = |config: &GPTConfig| {
+        super::check_memory(
+            run.memory_floor(config),
+            "training (weights, gradients, AdamW's moments and one micro-batch's logits)",
+        )
+    };
     if let Some(dir) = &args.init {
         let model = GPT::load(dir)?;
+        fits(&model.config)?;
         if model.config.vocab_size < vocab {
             bail!(
                 "the model in {} has {} token ids, the tokenizer {vocab}",
@@ -256,6 +272,7 @@ fn new_model(args: &TrainArgs, vocab: usize) -> Result<GPT> {
     config.n_embd = args.n_embd.unwrap_or(config.n_embd);
     config.block_size = args.block_size.unwrap_or(config.block_size);
     config.validate()?;
+    fits(&config)?;
     Ok(GPT::new(
         config,
         args.seed.unwrap_or(TrainConfig::default().seed),
@@ -348,8 +365,20 @@ fn train(args: TrainArgs, world: World) -> Result<Option<i32>> {
                 Run::follow_resume(dir, data)?
             };
             run.trainer.join(world.clone())?;
-            if let Some(steps) = args.steps {
-                run.trainer.config.steps = steps;
+            let c = &mut run.trainer.config;
+            c.steps = args.steps.unwrap_or(c.steps);
+            c.keep = args.keep.unwrap_or(c.keep);
+            c.eval_every = args.eval_every.unwrap_or(c.eval_every);
+            c.checkpoint_every = args.checkpoint_every.unwrap_or(c.checkpoint_every);
+            c.validate()?;
+            if run.trainer.step >= c.steps {
+                bail!(
+                    "the run in {} is at step {} of {} already: give --steps more than {} to train it further",
+                    dir.display(),
+                    run.trainer.step,
+                    c.steps,
+                    run.trainer.step
+                );
             }
             run
         }
@@ -362,7 +391,7 @@ fn train(args: TrainArgs, world: World) -> Result<Option<i32>> {
             config.ranks = world.size();
             config.validate()?;
             let (tok, train, val, fingerprint) = tokens(&config)?;
-            let model = new_model(&args, tok.vocab_size())?;
+            let model = new_model(&args, tok.vocab_size(), &config)?;
             if args.seq.is_none() {
                 config.seq = config.seq.min(model.config.block_size);
             }
@@ -383,7 +412,7 @@ fn train(args: TrainArgs, world: World) -> Result<Option<i32>> {
     if leader {
         world.barrier();
     }
-    run.keep = args.keep.max(1);
+    run.keep = run.trainer.config.keep;
     run.check_every = args.check_every;
     run.stop = gpt2::run::stop_flag()?;
     let tok = super::load_tokenizer(&run.trainer.config.tokenizer)?;
@@ -413,7 +442,7 @@ fn train(args: TrainArgs, world: World) -> Result<Option<i32>> {
         c.steps,
         c.micro_batches() * c.batch * c.seq
     ));
-    if run.trainer.val_tokens() < c.seq + 1 {
+    if c.val_fraction > 0.0 && run.trainer.val_tokens() < c.seq + 1 {
         say(format!(
             "warning: the validation split has {} tokens, fewer than one window of --seq {} plus 1: no validation loss will be measured (raise --val-fraction or use more text)",
             run.trainer.val_tokens(),

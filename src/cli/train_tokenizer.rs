@@ -4,14 +4,15 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use gpt2::tokenizer::train::train;
 
 /// Learn a byte-level BPE tokenizer from a text file
 ///
 /// Uses GPT-2's pre-tokenization and learns merges until the vocabulary (256 bytes, the merges
-/// and <|endoftext|>) has --vocab-size ids. The file it writes can be given to
+/// and <|endoftext|>) has --vocab-size ids, or every pre-token of the text is one token (a small
+/// text runs out of pairs to merge first). The file it writes can be given to
 /// `gpt2 tokenize --tokenizer FILE`.
 #[derive(Args)]
 pub struct TrainTokenizerArgs {
@@ -34,8 +35,7 @@ pub fn run(args: TrainTokenizerArgs) -> Result<()> {
     let start = Instant::now();
     let tok = train(&text, args.vocab_size)?;
     let seconds = start.elapsed().as_secs_f64();
-    tok.save(&args.out)
-        .with_context(|| format!("cannot save the tokenizer to {}", args.out.display()))?;
+    tok.save(&args.out)?;
     let n = tok.encode(&text).len();
     let mut err = std::io::stderr().lock();
     writeln!(

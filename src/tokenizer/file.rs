@@ -36,7 +36,7 @@ impl Tokenizer {
     /// Writes the tokenizer file atomically: to a temporary file beside `path`, then renamed.
     pub fn save(&self, path: &Path) -> Result<(), TokenizerError> {
         crate::fsutil::write_atomic(path, self.to_file_text().as_bytes()).map_err(|source| {
-            TokenizerError::Io {
+            TokenizerError::Write {
                 path: path.display().to_string(),
                 source,
             }

@@ -30,6 +30,11 @@ pub enum TokenizerError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot write the tokenizer to {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}, line {line}: {message}")]
     Format {
         path: String,
