@@ -44,7 +44,8 @@ impl Bf16Matrix {
 
     /// y = x·selfᵀ, or y += x·selfᵀ: x: [1, cols] -> y: [1, rows], one dot product per row of
     /// the matrix, the rows split across the threads. Returns false, doing nothing, unless x is
-    /// a single contiguous row (a product of several rows is faster as an f32 matrix multiply).
+    /// a single contiguous row (a product of several rows goes through `matmul_bf16` where the
+    /// CPU has AVX512-BF16, and through the f32 matrix multiply where it does not).
     pub fn matvec(&self, x: ArrayView2<f32>, mut y: ArrayViewMut2<f32>, accumulate: bool) -> bool {
         const CHUNK: usize = 32;
         assert_eq!(x.ncols(), self.cols, "matvec: x has the wrong width");

@@ -312,7 +312,9 @@ pub(crate) unsafe fn transpose8(x: *const f32, xs: isize, y: *mut f32, ys: isize
 // ANCHOR_END: matmul
 
 // ANCHOR: matvec
-/// y = x·w (or y += x·w): x: [k], w: [k, n], y: [n], split over threads by output columns.
+/// y = x·w (or y += x·w): x: [k], w: [k, n], y: [n], split over the threads: by blocks of w's
+/// rows, each into a partial sum of its own, when its rows are contiguous; by output columns,
+/// a dot product each, when its columns are.
 /// Returns false, doing nothing, when w's layout is neither row- nor column-contiguous.
 fn matvec(
     x: ArrayView1<f32>,

@@ -24,8 +24,8 @@ use rayon::prelude::*;
 const MR: usize = 8;
 const NR: usize = 32;
 
-/// The most words of packed B one task holds at a time (a group of panels): 512 KiB, a
-/// quarter of this CPU's L2.
+/// The most words of packed B one task holds at a time (a group of panels): 512 KiB, half of
+/// one core's L2 (1 MiB on Zen 4 and Zen 5).
 const GROUP_WORDS: usize = 128 * 1024;
 
 /// Does this CPU have the instruction? (Checked once; the answer does not change.)

@@ -491,10 +491,11 @@ impl GPT {
 
     // ANCHOR: use_bf16
     /// Keeps a copy of every weight matrix in `weights`' format: bfloat16 for generating (each
-    /// new token then reads half the bytes), or int8 or int4 for every product. The f32 weights
-    /// stay, and serve whatever the copy does not (with bfloat16: training, evaluation, a
-    /// prompt's prefill). Visiting the parameters (an optimizer step, say) drops the copies, so
-    /// they never go stale; `Weights::F32` drops them too.
+    /// new token then reads half the bytes, and a prompt's rows go through the bfloat16 matrix
+    /// multiply where the CPU has it), or int8 or int4 for every product. The f32 weights stay,
+    /// and serve whatever the copy does not (with bfloat16: the backward pass, and a prompt's
+    /// rows on a CPU without AVX512-BF16). Visiting the parameters (an optimizer step, say)
+    /// drops the copies, so they never go stale; `Weights::F32` drops them too.
     pub fn use_weights(&mut self, weights: Weights) {
         for block in &mut self.h {
             block.attn.c_attn.pack(weights);

@@ -199,11 +199,6 @@ fn allowed() -> Vec<(&'static str, &'static str, Why)> {
         ("ch08-optimization.md", "87.5", Derived(100.0 * head_share)),
         (
             "ch08-optimization.md",
-            "0.24",
-            Measured("gpt2 bench: 45 GFLOP at the multiply's rate"),
-        ),
-        (
-            "ch08-optimization.md",
             "32,768",
             Fact("the chunk size in src/optim.rs"),
         ),
