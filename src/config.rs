@@ -42,7 +42,8 @@ pub enum ConfigError {
 const MAX_PARAMS: f64 = 1e12;
 
 // ANCHOR: config
-/// The hyper-parameters that fix a GPT-2 model's shape, named as in nanoGPT.
+/// The hyper-parameters that fix a GPT-2 model's shape, named as in nanoGPT, and LayerNorm's
+/// epsilon (Hugging Face's `layer_norm_epsilon`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GPTConfig {
     /// Longest sequence the model reads: the number of learned positions (`n_positions`).

@@ -63,6 +63,8 @@ pub enum RunError {
     IsCheckpoint { dir: String, run: String },
     #[error("{path}: {message}")]
     Corrupt { path: String, message: String },
+    #[error("{path} is a file, not a folder: a run needs a folder of its own")]
+    NotAFolder { path: String },
     #[error("cannot {what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -96,6 +98,11 @@ impl RunDir {
     /// Creates `path` if needed and takes its lock; another live process holding it is an error
     /// that changes nothing.
     pub fn lock(path: &Path) -> Result<RunDir, RunError> {
+        if path.exists() && !path.is_dir() {
+            return Err(RunError::NotAFolder {
+                path: path.display().to_string(),
+            });
+        }
         fs::create_dir_all(path).map_err(io("create", path))?;
         let lock_path = path.join(LOCK_FILE);
         let mut file = OpenOptions::new()

@@ -623,3 +623,27 @@ fn sizes_beyond_any_memory_are_refused_before_allocating() {
     let o = gpt2_in(d, &["info", "--config", "config.json"], &[]);
     assert_clean_error(&o, "config.json: a model of");
 }
+
+#[test]
+fn a_file_as_the_run_folder_and_the_run_folder_by_another_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = text(d, 20_000);
+    let data = data.to_str().unwrap();
+    let o = gpt2_in(d, &tiny_run(data, "text.txt", "2"), &[]);
+    assert_clean_error(&o, "text.txt is a file, not a folder");
+    assert!(
+        gpt2_in(d, &tiny_run(data, "run", "2"), &[])
+            .status
+            .success()
+    );
+    // --out naming the --resume folder another way is the same folder.
+    let o = gpt2_in(
+        d,
+        &[
+            "train", "--resume", "run", "--out", "./run/", "--steps", "3",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+}

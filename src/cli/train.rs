@@ -355,7 +355,8 @@ fn train(args: TrainArgs, world: World) -> Result<Option<i32>> {
                     given.join(", ")
                 );
             }
-            if args.out.as_ref().is_some_and(|o| o != dir) || args.overwrite {
+            let same = |o: &PathBuf| o == dir || o.canonicalize().ok() == dir.canonicalize().ok();
+            if args.out.as_ref().is_some_and(|o| !same(o)) || args.overwrite {
                 bail!("--resume continues in its own folder; remove --out and --overwrite");
             }
             let data = args.data.as_deref();
