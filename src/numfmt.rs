@@ -24,9 +24,25 @@ pub fn short(n: u64) -> String {
     }
 }
 
+/// 1, "step" -> "1 step"; 3, "step" -> "3 steps".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_singular_for_one_only() {
+        assert_eq!(count(1, "step"), "1 step");
+        assert_eq!(count(0, "window"), "0 windows");
+        assert_eq!(count(1000, "step"), "1000 steps");
+    }
 
     #[test]
     fn groups() {

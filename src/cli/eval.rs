@@ -123,11 +123,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
     } else {
         writeln!(
             out,
-            "loss {:.4} nats per token, perplexity {:.2}, over {} tokens ({} windows of {t})",
+            "loss {:.4} nats per token, perplexity {:.2}, over {} tokens ({} of {t})",
             score.loss,
             score.perplexity,
             score.tokens,
-            score.tokens / t
+            gpt2::numfmt::count(score.tokens / t, "window")
         )?;
     }
     Ok(())

@@ -432,7 +432,7 @@ fn train(args: TrainArgs, world: World) -> Result<Option<i32>> {
         }
     };
     say(format!(
-        "training {} parameters ({} layers, {} heads, width {}, context {}) on {} ({} training tokens), {} steps of {} tokens{ranks}",
+        "training {} parameters ({} layers, {} heads, width {}, context {}) on {} ({} training tokens), {} of {} tokens{ranks}",
         gpt2::numfmt::group_digits(m.param_count().total() as u64),
         m.n_layer,
         m.n_head,
@@ -440,7 +440,7 @@ fn train(args: TrainArgs, world: World) -> Result<Option<i32>> {
         m.block_size,
         c.data,
         gpt2::numfmt::group_digits(run.trainer.train_tokens() as u64),
-        c.steps,
+        gpt2::numfmt::count(c.steps, "step"),
         c.micro_batches() * c.batch * c.seq
     ));
     if c.val_fraction > 0.0 && run.trainer.val_tokens() < c.seq + 1 {
@@ -482,8 +482,8 @@ fn train(args: TrainArgs, world: World) -> Result<Option<i32>> {
     }
     let minutes = start.elapsed().as_secs_f64() / 60.0;
     eprintln!(
-        "done: {} steps in {minutes:.1} min; last training loss {}, validation loss {}; saved to {}",
-        run.trainer.step,
+        "done: {} in {minutes:.1} min; last training loss {}, validation loss {}; saved to {}",
+        gpt2::numfmt::count(run.trainer.step, "step"),
         progress
             .last_train
             .map_or("-".into(), |l| format!("{l:.3}")),
