@@ -2,7 +2,8 @@
 //!
 //! The backend is the `gemm` crate, which picks AVX-512 kernels at run time where the CPU has
 //! them and splits large products over rayon's threads. It reads matrices with any strides, so a
-//! transpose is just a view (`w.t()`), never a copy.
+//! transpose is a view (`w.t()`); `matmul` copies operands only when a large product mixes row
+//! and column order (see `relaid`).
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
@@ -63,7 +64,7 @@ pub fn matmul(a: ArrayView2<f32>, b: ArrayView2<f32>, mut c: ArrayViewMut2<f32>,
     {
         return;
     }
-    // Inside a rayon task (attention runs one per sequence) the threads are busy already.
+    // Inside a rayon task (attention runs one per sequence and head) the threads are busy already.
     let parallel = m * n * k >= PARALLEL_THRESHOLD && !crate::kernels::nested();
     if parallel && relaid(a, b, c.view_mut(), accumulate) {
         return;
@@ -794,7 +795,7 @@ thread_local! {
     static DRIVER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Inside a task that shares the threads with others already (attention's, one per sequence),
+/// Inside a task that shares the threads with others already (attention's, one per sequence and head),
 /// where a product had better stay on its own thread.
 pub fn nested() -> bool {
     rayon::current_thread_index().is_some() && !DRIVER.with(|d| d.get())

@@ -13,7 +13,7 @@
 //! packed A, panel of MR = 8 rows:       q = 0: [a00 a01 | a10 a11 | … | a70 a71]
 //! ```
 //!
-//! Each task packs one panel of B itself, into its core's L2 cache rather than into memory,
+//! Each task packs a group of neighbouring panels of B itself, into its core's L2 cache rather than into memory,
 //! and multiplies it by every panel of A, in register tiles of 8 rows × 32 columns: 16
 //! accumulators, 2 loads of B and 8 broadcasts of A per 16 `vdpbf16ps`.
 
@@ -220,7 +220,7 @@ thread_local! {
     /// Packed A's memory of this thread's last product. (Taken out during a product, so that a
     /// product started on this thread meanwhile, by rayon, gets fresh memory.)
     static BUFFERS: std::cell::RefCell<Vec<u32>> = Default::default();
-    /// The panel of B a task packs for itself.
+    /// The panels of B a task packs for itself.
     static PANEL: std::cell::RefCell<Vec<u32>> = Default::default();
 }
 

@@ -76,7 +76,6 @@ pub struct GPT {
     /// dlogits rounded to bf16 and packed for both backward products of the LM head (with
     /// `--precision bf16`); memory kept from step to step.
     dlogits_bf16: matmul_bf16::PackedBoth,
-    /// wte rounded to bfloat16, for the LM head when generating (chapter 8)
     /// The LM head's copy in a smaller format, if any (see [`GPT::use_weights`]).
     wte_packed: Option<Packed>,
 }
