@@ -329,17 +329,22 @@ fn matvec(
     let (Some(x), Some(y)) = (x.as_slice(), y.as_slice_mut()) else {
         return false;
     };
+    let (rs, cs) = (w.strides()[0], w.strides()[1]);
+    let by_rows = cs == 1 && rs >= n as isize;
+    let by_columns = rs == 1 && cs >= k as isize;
+    if !(by_rows || by_columns) {
+        return false;
+    }
     if !accumulate {
         y.fill(0.0);
     }
-    let (rs, cs) = (w.strides()[0], w.strides()[1]);
     // Inside a rayon task (attention's heads) the other threads are busy already.
     let threads = if nested() {
         1
     } else {
         rayon::current_num_threads()
     };
-    if cs == 1 && rs >= n as isize {
+    if by_rows {
         // Rows of w are contiguous: y += Σ_i x[i] · w[i, ..], one axpy per row. The rows are
         // cut into blocks, several per thread so that the threads finish together; each block
         // streams through its rows in order, into its own partial sum.
@@ -367,7 +372,7 @@ fn matvec(
             axpy(1.0, p, y);
         }
         true
-    } else if rs == 1 && cs >= k as isize {
+    } else {
         // Columns of w are contiguous (w is a transposed row-major matrix, like wteᵀ):
         // y[j] = x · w[.., j], one dot product per column.
         let base = w.as_ptr() as usize;
@@ -391,8 +396,6 @@ fn matvec(
                 .for_each(|(c, out)| columns(c, out));
         }
         true
-    } else {
-        false
     }
 }
 // ANCHOR_END: matvec

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod cli;
 
@@ -43,7 +43,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A negative value is a value: `--steps -1` is then refused as not a count, rather than read
+    // as an unknown flag.
+    let command =
+        Cli::command().mut_subcommands(|s| s.mut_args(|a| a.allow_negative_numbers(true)));
+    let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Train(args) => cli::train::run(*args),
         Command::Generate(args) => cli::generate::run(args),

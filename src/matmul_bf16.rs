@@ -438,7 +438,8 @@ unsafe fn pairs_of_column(x: *const f32, out: &mut [u32; 16]) {
     }
 }
 
-/// `matmul_bf16` with B packed already (a weight packed once per step).
+/// `matmul_bf16` with B packed already: a weight packed once for generating, or the LM head's
+/// dlogits packed once for both its products.
 pub fn matmul_bf16_packed(
     a: ArrayView2<f32>,
     b: &PackedB,

@@ -531,8 +531,8 @@ pub struct Run {
     pub dir: RunDir,
     pub trainer: Trainer,
     pub log: Log,
-    /// How many checkpoints the folder keeps.
-    pub keep: usize,
+    /// Lines for the log once training starts (a resume refused before that writes none).
+    opening: Vec<Value>,
     /// Set to a signal's number to stop at the next step.
     pub stop: Arc<AtomicUsize>,
     /// With several ranks, compare their weights every this many steps (0 = only at the start).
@@ -546,7 +546,7 @@ impl Run {
             dir,
             trainer,
             log,
-            keep: 1,
+            opening: Vec::new(),
             stop,
             check_every: 100,
         }
@@ -595,10 +595,8 @@ impl Run {
         let log = Log::open(out, trainer.step, false)?;
         let mut run = Run::new(dir, trainer, log);
         let step = run.trainer.step;
-        run.log.write(&json!({"resumed_at": step}))?;
-        if let Some(line) = restart {
-            run.log.write(&line)?;
-        }
+        run.opening.push(json!({"resumed_at": step}));
+        run.opening.extend(restart);
         Ok(run)
     }
 
@@ -669,7 +667,8 @@ impl Run {
         if !self.dir.writes() {
             return Ok(self.dir.path.clone());
         }
-        let folder = self.dir.save(&mut self.trainer, self.keep)?;
+        let keep = self.trainer.config.keep;
+        let folder = self.dir.save(&mut self.trainer, keep)?;
         self.log.commit()?;
         let plot = self.dir.path.join(PLOT_FILE);
         crate::plot::loss_curve(&self.log.train, &self.log.val, &plot).map_err(|e| {
@@ -695,6 +694,9 @@ impl Run {
         let world = self.trainer.world.clone();
         // Several ranks must start from one model, and stay one.
         world.check_same_weights(&mut self.trainer.model, self.trainer.step)?;
+        for line in std::mem::take(&mut self.opening) {
+            self.log.write(&line)?;
+        }
         while self.trainer.step < c.steps {
             // A signal that reaches any rank stops them all, at the same step.
             let signal = world.max(self.stop.load(Ordering::SeqCst) as u64);

@@ -103,6 +103,14 @@ fn bad_input_is_one_clear_line() {
     let bad_flag = gpt2(&["info", "--presett", "gpt2"]);
     assert!(!bad_flag.status.success());
     assert!(stderr(&bad_flag).contains("--presett"));
+    // A negative count is a bad value of its flag, not an unknown argument.
+    let negative = gpt2(&["train", "--steps", "-1"]);
+    assert!(!negative.status.success());
+    assert!(
+        stderr(&negative).contains("invalid value '-1' for '--steps"),
+        "{}",
+        stderr(&negative)
+    );
 }
 
 fn gpt2_stdin(args: &[&str], input: &[u8]) -> Output {

@@ -462,9 +462,11 @@ fn a_resume_keeps_the_saved_keep_and_refuses_a_checkpoint_folder_and_a_finished_
 
     // A finished run given no more steps says so, and changes nothing.
     let weights_before = weights(&d.join("run"));
+    let log_before = std::fs::read(d.join("run/log.jsonl")).unwrap();
     let o = gpt2_in(d, &["train", "--resume", "run", "--steps", "4"], &[]);
     assert_clean_error(&o, "at step 5 of 4 already");
     assert_eq!(weights(&d.join("run")), weights_before);
+    assert_eq!(std::fs::read(d.join("run/log.jsonl")).unwrap(), log_before);
     assert_eq!(
         checkpoint_names(&d.join("run")),
         ["step-000004", "step-000005"]
@@ -646,4 +648,61 @@ fn a_file_as_the_run_folder_and_the_run_folder_by_another_name() {
         &[],
     );
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn standard_output_that_fails_stops_the_run_saved_and_names_itself() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return; // Not Linux.
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = text(d, 20_000);
+
+    // A full disk behind stdout: an error that says stdout, the step saved.
+    let mut args = tiny_run(data.to_str().unwrap(), "run", "40");
+    args.push("--json");
+    let o = Command::new(BIN)
+        .args(&args)
+        .current_dir(d)
+        .stdout(full.try_clone().unwrap())
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("cannot write to standard output (No space left on device"),
+        "{err}"
+    );
+    assert!(err.contains("continue with --resume run"), "{err}");
+    assert!(!checkpoint_names(&d.join("run")).is_empty());
+    let o = gpt2_in(d, &["train", "--resume", "run"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(checkpoint_names(&d.join("run")), ["step-000040"]);
+
+    // A reader that goes away (`| head -1`): stopped and saved, as SIGPIPE would stop it.
+    let mut args = tiny_run(data.to_str().unwrap(), "piped", "100000");
+    args.push("--json");
+    let mut child = Command::new(BIN)
+        .args(&args)
+        .current_dir(d)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("\"step\":0"), "{first}");
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(141), "{err}");
+    assert!(err.contains("Broken pipe"), "{err}");
+    assert!(!checkpoint_names(&d.join("piped")).is_empty(), "{err}");
+
+    // Any other command: one line naming stdout.
+    let o = Command::new(BIN).arg("info").stdout(full).output().unwrap();
+    assert_clean_error(&o, "cannot write to standard output");
 }

@@ -15,7 +15,7 @@ use serde_json::json;
 ///
 /// Times training steps (forward, backward, clipping and AdamW; the median of --steps after a
 /// warm-up) of a model of --preset on random tokens, then the matrix multiply at the shapes of
-/// its largest layer, then greedy generation with the KV cache (f32 and bf16 weights) and without,
+/// its largest layers (the MLP's c_fc and the LM head), then greedy generation with the KV cache (f32 and bf16 weights) and without,
 /// and a 64-token prompt's first pass followed by new tokens with f32, bf16, int8 and int4 weights.
 /// Nothing is read or written.
 #[derive(Args)]
@@ -140,7 +140,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
     }
     report["peak_memory_bytes"] = json!(gpt2::bench::peak_memory());
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     if args.json {
         writeln!(out, "{report}")?;
         return Ok(());
@@ -233,7 +233,7 @@ fn products(args: &BenchArgs, config: GPTConfig, rows: usize) -> Result<()> {
         table.push(json!({"name": p.name, "m": m, "k": k, "n": n, "a_transposed": p.a_t, "b_transposed": p.b_t, "f32": f32, "bf16": bf16, "bf16_prepacked": prepacked}));
     }
     set_precision(Precision::F32);
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     if args.json {
         let report = json!({"preset": args.preset, "rows": rows, "threads": threads, "matmul_gflops": table});
         writeln!(out, "{report}")?;

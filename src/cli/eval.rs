@@ -61,7 +61,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
     super::set_precision(args.precision)?;
     let mut model = GPT::load(&args.model)?;
     match args.weights {
-        // bfloat16 copies serve one-row products only: round the matrices themselves instead.
+        // bfloat16 copies serve several rows only with AVX512-BF16, rounding x as well: round the
+        // matrices themselves, so that the loss measures the weights' rounding on any CPU.
         super::WeightsArg::Bf16 => model.round_matrices_to_bf16(),
         w => model.use_weights(w.into()),
     }
@@ -115,7 +116,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         bar.set_position(done as u64)
     })?;
     bar.finish_and_clear();
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     if args.json {
         let value =
             json!({"loss": score.loss, "perplexity": score.perplexity, "tokens": score.tokens});

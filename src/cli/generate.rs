@@ -184,7 +184,8 @@ pub fn run(args: GenerateArgs) -> Result<()> {
             )?;
             samples.push(json!({"ids": ids, "text": tok.decode(&ids)?}));
         }
-        println!("{}", json!({"prompt_ids": prompt_ids, "samples": samples}));
+        let value = json!({"prompt_ids": prompt_ids, "samples": samples});
+        writeln!(super::stdout(), "{value}")?;
         return Ok(());
     }
     for k in 0..args.num_samples {
@@ -195,7 +196,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
             Some(ids) => stream_ids(&model, &tok, ids, &args, &sampling, &mut rng)?,
             None => stream(&model, &tok, &args.prompt, &args, &sampling, &mut rng)?,
         }
-        println!();
+        writeln!(super::stdout())?;
     }
     Ok(())
 }
@@ -221,7 +222,7 @@ fn stream_ids(
     s: &Sampling,
     rng: &mut Rng,
 ) -> Result<()> {
-    let mut out = std::io::stdout();
+    let mut out = super::stdout();
     let mut utf8 = Utf8Stream::new();
     for &id in prompt_ids {
         write!(

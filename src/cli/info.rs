@@ -49,7 +49,7 @@ pub fn run(args: InfoArgs) -> Result<()> {
             config.block_size
         );
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     let params = config.param_count();
     let flops = config.train_flops_per_token(t);
     if args.json {
@@ -93,7 +93,7 @@ pub fn run(args: InfoArgs) -> Result<()> {
 }
 
 fn list_presets(json: bool) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     if json {
         let list: Vec<_> = PRESETS
             .iter()

@@ -18,6 +18,30 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// Standard output, whose write errors say that they are standard output's (a full disk
+/// behind `> file` otherwise reads as a failure of whatever the command was doing).
+pub fn stdout() -> impl std::io::Write + Send {
+    NamedStdout(std::io::stdout())
+}
+
+struct NamedStdout(std::io::Stdout);
+
+impl NamedStdout {
+    fn named(e: std::io::Error) -> std::io::Error {
+        std::io::Error::new(e.kind(), format!("cannot write to standard output: {e}"))
+    }
+}
+
+impl std::io::Write for NamedStdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(Self::named)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(Self::named)
+    }
+}
+
 /// The error and its causes on one line, each cause once. The library's errors name their cause
 /// in their own message ("cannot read F: No such file ..."), and also return it as their source;
 /// a cause whose text the line already holds is not repeated.
@@ -136,8 +160,9 @@ pub fn set_precision(p: PrecisionArg) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--weights`: the format the weight matrices compute in. bf16 covers one-row products
-/// (generating); int8 and int4, in blocks of 32 with a scale each, cover every product.
+/// `--weights`: the format the weight matrices compute in. bf16 covers generating (one-row
+/// products, and a prompt's rows where the CPU has AVX512-BF16); int8 and int4, in blocks of 32
+/// with a scale each, cover every product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum WeightsArg {
     F32,

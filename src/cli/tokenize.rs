@@ -51,7 +51,7 @@ pub fn run(args: TokenizeArgs) -> Result<()> {
     } else {
         tok.encode(&text)
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     if args.json {
         let tokens = ids
             .iter()

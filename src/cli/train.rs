@@ -413,7 +413,6 @@ fn train(args: TrainArgs, world: World) -> Result<Option<i32>> {
     if leader {
         world.barrier();
     }
-    run.keep = run.trainer.config.keep;
     run.check_every = args.check_every;
     run.stop = gpt2::run::stop_flag()?;
     let tok = super::load_tokenizer(&run.trainer.config.tokenizer)?;
@@ -464,9 +463,26 @@ fn train(args: TrainArgs, world: World) -> Result<Option<i32>> {
         last_train: None,
         raise_at: test_signal(world.rank()),
         leader,
+        stop: run.stop.clone(),
+        unwritten: None,
     };
     let outcome = run.train(&mut progress)?;
     bar.finish_and_clear();
+    if let Some(e) = progress.unwritten {
+        // The run stopped, saved, at the step after the line it could not print.
+        let saved = match outcome {
+            Outcome::Stopped(_) => format!(
+                "stopped at step {}, saved to {}; continue with --resume {}",
+                run.trainer.step,
+                out.display(),
+                out.display()
+            ),
+            Outcome::Finished => format!("the run finished, saved to {}", out.display()),
+        };
+        let broken = e.kind() == std::io::ErrorKind::BrokenPipe;
+        say(format!("cannot write to standard output ({e}): {saved}"));
+        return Ok(Some(if broken { 128 + STDOUT_CLOSED } else { 1 }));
+    }
     if let Outcome::Stopped(signal) = outcome {
         say(format!(
             "stopped by {}: saved step {} to {}; continue with --resume {}",
@@ -506,11 +522,12 @@ fn train(args: TrainArgs, world: World) -> Result<Option<i32>> {
             &mut rng,
         )?;
         let text = tok.decode(&ids)?;
+        let mut stdout = super::stdout();
         if args.json {
-            println!("{}", json!({"sample": text}));
+            writeln!(stdout, "{}", json!({"sample": text}))?;
         } else {
             eprintln!("a sample (temperature 0.8, top-k 40):");
-            println!("{text}");
+            writeln!(stdout, "{text}")?;
         }
     }
     Ok(None)
@@ -526,12 +543,29 @@ struct Progress<'a> {
     raise_at: Option<(usize, i32)>,
     /// Rank 0 reports; the other ranks keep quiet.
     leader: bool,
+    /// The run's stop flag: a line that cannot be printed stops the run, as SIGPIPE would.
+    stop: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Why a line could not be printed on standard output.
+    unwritten: Option<std::io::Error>,
 }
+
+/// The stop flag's value when standard output fails: SIGPIPE's number, which ends a program
+/// whose reader went away.
+#[cfg(unix)]
+const STDOUT_CLOSED: i32 = signal_hook::consts::SIGPIPE;
+#[cfg(not(unix))]
+const STDOUT_CLOSED: i32 = 13;
 
 impl Observer for Progress<'_> {
     fn line(&mut self, line: &serde_json::Value) {
-        if self.json {
-            println!("{line}");
+        if !self.json || self.unwritten.is_some() {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+            self.stop
+                .store(STDOUT_CLOSED as usize, std::sync::atomic::Ordering::SeqCst);
+            self.unwritten = Some(e);
         }
     }
 
