@@ -133,7 +133,21 @@ fn bigram_beats_a_uniform_guess_and_the_book_states_its_loss() {
 #[test]
 fn exercise_untied_head() {
     let gpt2 = GPTConfig::preset("gpt2").unwrap();
-    assert_eq!(untied_param_count(&gpt2), 163_037_184);
+    let total = untied_param_count(&gpt2);
+    assert_eq!(total, 163_037_184);
+    // wte and the separate head; then wpe as well.
+    let vocab = 2 * gpt2.vocab_size * gpt2.n_embd;
+    let share = |n: usize| 100.0 * n as f64 / total as f64;
+    let stated = format!(
+        "of which {:.0}% are the two vocabulary matrices (`wte` and the head), {:.0}% with the position embeddings `wpe`",
+        share(vocab),
+        share(vocab + gpt2.block_size * gpt2.n_embd)
+    );
+    let text = chapter_text()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(text.contains(&stated), "the chapter should say: {stated}");
 }
 
 #[test]

@@ -175,6 +175,28 @@ fn exercise_longest_token() {
     let longest = longest_tokens(gpt2(), 3);
     assert_eq!(longest[0], (35496, 128));
     assert!(chapter().contains("128 bytes"));
+    let text = |id: u32| String::from_utf8_lossy(gpt2().token_bytes(id).unwrap()).into_owned();
+    assert_eq!(text(35496), "ÃÂ".repeat(32));
+    // The next seven: five of 64 bytes, one of them the same run at half the length, and the
+    // rest lines of `=`, `-`, `.` and `_` (two with a space before).
+    let next = &longest_tokens(gpt2(), 8)[1..];
+    assert_eq!(next.iter().filter(|&&(_, len)| len == 64).count(), 5);
+    assert!(next.iter().all(|&(_, len)| len >= 64));
+    assert!(longest_tokens(gpt2(), 9)[8].1 < 64);
+    let (mojibake, lines): (Vec<_>, Vec<_>) = next
+        .iter()
+        .copied()
+        .partition(|&(id, _)| text(id).contains('Ã'));
+    assert_eq!(mojibake, [(23090, 64)]);
+    assert_eq!(text(23090), "ÃÂ".repeat(16));
+    for (id, _) in lines {
+        let line = text(id);
+        let c = line.trim_start().chars().next().unwrap();
+        assert!(
+            "=-._".contains(c) && line.trim_start().chars().all(|x| x == c),
+            "{line:?}"
+        );
+    }
 }
 
 #[test]

@@ -38,3 +38,15 @@ fn the_last_lens_is_the_models_own_prediction() {
         .unwrap();
     assert_eq!(lens[2] as usize, top);
 }
+
+#[test]
+fn an_untrained_models_lens_echoes_the_input_token_at_every_depth() {
+    let tok = Tokenizer::gpt2().unwrap();
+    let model = GPT::new(GPTConfig::preset("shakespeare").unwrap(), 1337);
+    let ids = tok.encode("ROMEO:\nI dreamt a dream to-night.\n\nMERCUTIO:\nAnd so did");
+    let lens = logit_lens(&model, &ids);
+    assert_eq!(lens.len(), 5);
+    let last = *ids.last().unwrap();
+    assert_eq!(tok.decode(&[last]).unwrap(), " did");
+    assert!(lens.iter().all(|&id| id == last), "{lens:?}");
+}

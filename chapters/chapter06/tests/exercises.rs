@@ -6,9 +6,17 @@ use gpt2::GPTConfig;
 
 #[test]
 fn adams_first_step_is_the_learning_rate() {
-    for g in [1e-3, 10.0] {
-        let step = first_adam_step(g, 1e-3);
-        assert!((step + 1e-3).abs() < 1e-7, "g = {g}: {step}");
+    let (lr, eps) = (1e-3f64, 1e-8f64);
+    for g in [1e-3f64, 10.0] {
+        let step = first_adam_step(g as f32, lr as f32) as f64;
+        // -lr·g/(|g| + eps), to a few of f32's roundings at 0.001.
+        let derived = -lr * g / (g.abs() + eps);
+        assert!(
+            (step - derived).abs() < 1e-9,
+            "g = {g}: {step} vs {derived}"
+        );
+        // ε's share: a hundred-thousandth of the step for g = 0.001, nothing visible for 10.
+        assert!((step + lr).abs() < 1.1e-8, "g = {g}: {step}");
     }
 }
 

@@ -18,8 +18,8 @@ pub fn nucleus_size(logits: &[f32], top_p: f32) -> usize {
 // ANCHOR_END: nucleus
 
 // ANCHOR: penalty
-/// Exercise 2: a repetition penalty: make every token that already
-/// appears in `seen` less likely, by dividing a positive logit by `penalty` and multiplying a
+/// Exercise 2: a repetition penalty: lower the logit of every token that already
+/// appears in `seen`, by dividing a positive logit by `penalty` (above 1) and multiplying a
 /// negative one by it.
 pub fn penalize(logits: &mut [f32], seen: &[u32], penalty: f32) {
     let mut done = vec![false; logits.len()];

@@ -3,7 +3,7 @@
 //! multiply from the definition's triple loop to the library's kernel on all threads, with a bar
 //! chart, and with its matrices stored by rows or by columns; then what bf16 weights cost in
 //! accuracy, on a model trained for a minute. `-- lines`, `-- versions`, `-- matmul`,
-//! `-- orders` or `-- bf16` runs one of them; `-- curves` draws the loss curves of the default run in f32 and in bf16 from their logs in book/runs, and
+//! `-- threads`, `-- orders` or `-- bf16` runs one of them; `-- curves` draws the loss curves of the default run in f32 and in bf16 from their logs in book/runs, and
 //! `-- seeds` tabulates those runs from three seeds; `-- side-by-side [FOLDER]` reads the training
 //! steps timed beside PyTorch's (from book/runs, or its FOLDER of another processor's rounds).
 
@@ -30,6 +30,7 @@ fn main() -> Result<()> {
         "lines",
         "versions",
         "matmul",
+        "threads",
         "orders",
         "bf16",
         "curves",
@@ -53,6 +54,9 @@ fn main() -> Result<()> {
     }
     if run("matmul") {
         matmul()?;
+    }
+    if run("threads") {
+        threads();
     }
     if run("orders") {
         orders();
@@ -318,6 +322,28 @@ fn matmul() -> Result<()> {
     plot(&rungs, "The matrix multiply, [256, 768]·[768, 3072]", &path)?;
     println!("\nWrote the chart to {}.\n", path.display());
     Ok(())
+}
+
+/// Exercise 1: the multiply on one thread and on all, at c_fc's shape and at the LM head's.
+fn threads() {
+    use chapter08::exercises::one_thread_and_all;
+    let all = rayon::current_num_threads();
+    println!("The matrix multiply on 1 thread and on {all} (exercise 1), B·T = 256:\n");
+    println!(
+        "{:<33}{:>10}{:>10}{:>10}",
+        "c = a·b",
+        "1 thread",
+        format!("{all} threads"),
+        "ratio"
+    );
+    for (name, n) in [
+        ("c_fc, [256, 768]·[768, 3072]", 3072),
+        ("LM head, [256, 768]·[768, 50257]", 50257),
+    ] {
+        let [(_, one), (_, many)] = one_thread_and_all(256, 768, n);
+        println!("{name:<33}{one:>10.1}{many:>10.1}{:>10.2}", many / one);
+    }
+    println!("(GFLOP/s)\n");
 }
 
 /// c_fc's dx = dy·Wᵀ with its matrices stored by rows or by columns, through gemm as they lie

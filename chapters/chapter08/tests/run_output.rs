@@ -27,6 +27,14 @@ fn book_shows_the_matrix_multiply_table() {
 }
 
 #[test]
+fn book_shows_exercise_1s_table_of_one_thread_and_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = bookcheck::run(env!("CARGO_BIN_EXE_chapter08"), &["threads"], dir.path());
+    // Words equal, numbers free: the timings are measured, not reproduced.
+    bookcheck::assert_book_copy_words(&printed, "runs/ch08-threads.txt");
+}
+
+#[test]
 fn book_shows_the_orders_table() {
     let dir = tempfile::tempdir().unwrap();
     let printed = bookcheck::run(env!("CARGO_BIN_EXE_chapter08"), &["orders"], dir.path());
