@@ -6,6 +6,8 @@ validation loss.
     python scripts/pytorch_bench.py                        the `shakespeare` shape, B = 8, T = 128
     python scripts/pytorch_bench.py --preset gpt2 --batch 4 --seq 64
     python scripts/pytorch_bench.py --train-minutes 10     also train on tiny Shakespeare
+    python scripts/pytorch_bench.py --default-run bf16 --seed 1   `gpt2 train`'s default run,
+                                                       in f32 or bf16 autocast, as JSON lines
     python scripts/pytorch_bench.py --preset gpt2 --batch 4 --seq 64 --matmul
                                                        torch.matmul at a step's products, f32 and bf16
 
@@ -31,9 +33,9 @@ PRESETS = {
 }
 
 
-def model_for(preset):
+def model_for(preset, seed=1):
     config = GPT2Config(vocab_size=50257, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **PRESETS[preset])
-    torch.manual_seed(1)
+    torch.manual_seed(seed)
     return GPT2LMHeadModel(config)
 
 
@@ -123,6 +125,59 @@ def train_to_quality(minutes, b, t, lr):
     report(model, val, b, t, k, start)  # where the time ran out
 
 
+def default_run(precision, seed, b=8, t=128, steps=1000, lr=3e-3, warmup=200, eval_every=100):
+    """`gpt2 train`'s default run (the `shakespeare` shape, 1,000 steps of 8 random windows of 128
+    tokens from the first 90% of the text, warm-up of 200 steps to 3e-3, cosine decay to 3e-4,
+    AdamW with weight decay 0.1 on matrices, gradients clipped to norm 1), with the products in
+    f32 or under bf16 autocast. Prints `gpt2 train --json`'s lines: each step's loss, and the
+    validation loss on the last 10% every `eval_every` steps (steps counted from 0)."""
+    import json
+
+    ids = shakespeare_ids()
+    split = int(len(ids) * 0.9)
+    train, val = ids[:split], ids[split:]
+    model = model_for("shakespeare", seed)
+    opt = optimizer(model, lr, fused=True)
+    generator = torch.Generator().manual_seed(seed)
+    bf16 = precision == "bf16"
+    start = time.perf_counter()
+    for k in range(steps):
+        progress = (k - warmup) / (steps - warmup)
+        rate = lr * (k + 1) / warmup if k < warmup else 0.1 * lr + 0.5 * (1 + math.cos(math.pi * progress)) * 0.9 * lr
+        for group in opt.param_groups:
+            group["lr"] = rate
+        starts = torch.randint(0, len(train) - t - 1, (b,), generator=generator)
+        x = torch.stack([train[s : s + t] for s in starts])
+        y = torch.stack([train[s + 1 : s + t + 1] for s in starts])
+        opt.zero_grad(set_to_none=True)
+        model.train()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x).logits
+        loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, 50257), y.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        print(json.dumps({"step": k, "loss": loss.item(), "elapsed_s": time.perf_counter() - start}), flush=True)
+        if (k + 1) % eval_every == 0 or k + 1 == steps:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                v = val_loss(model, val, b, t)
+            print(json.dumps({"step": k, "val_loss": v, "elapsed_s": time.perf_counter() - start}), flush=True)
+
+
+def val_loss(model, val, b, t):
+    """The mean loss over the validation split in consecutive windows of t tokens."""
+    model.eval()
+    with torch.no_grad():
+        windows = (len(val) - 1) // t
+        xs = val[: windows * t].reshape(windows, t)
+        ys = val[1 : windows * t + 1].reshape(windows, t)
+        return sum(
+            torch.nn.functional.cross_entropy(model(xs[i : i + b]).logits.float().reshape(-1, 50257), ys[i : i + b].reshape(-1)).item()
+            * len(xs[i : i + b])
+            for i in range(0, windows, b)
+        ) / windows
+
+
 def report(model, val, b, t, k, start):
     """Prints the loss on the whole validation split, in consecutive windows of t tokens."""
     elapsed = time.perf_counter() - start
@@ -186,8 +241,13 @@ def main():
     p.add_argument("--generate", type=int, default=64)
     p.add_argument("--train-minutes", type=float, default=0)
     p.add_argument("--matmul", action="store_true", help="time torch.matmul at GPT-2's shapes, then stop")
+    p.add_argument("--default-run", choices=["f32", "bf16"], help="train `gpt2 train`'s default run, then stop")
+    p.add_argument("--seed", type=int, default=1337, help="the default run's seed (weights and windows)")
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
+    if args.default_run:
+        default_run(args.default_run, args.seed)
+        return
     if args.matmul:
         rows = args.batch * args.seq
         print(

@@ -15,9 +15,9 @@ use serde_json::json;
 ///
 /// Times training steps (forward, backward, clipping and AdamW; the median of --steps after a
 /// warm-up) of a model of --preset on random tokens, then the matrix multiply at the shapes of
-/// its largest layers (the MLP's c_fc and the LM head), then greedy generation with the KV cache (f32 and bf16 weights) and without,
-/// and a 64-token prompt's first pass followed by new tokens with f32, bf16, int8 and int4 weights.
-/// Nothing is read or written.
+/// its largest layers (the MLP's c_fc and the LM head), then greedy generation with the KV cache
+/// (f32 and bf16 weights) and without, and a 64-token prompt's first pass followed by new tokens
+/// with f32, bf16, int8 and int4 weights. Nothing is read or written.
 #[derive(Args)]
 pub struct BenchArgs {
     /// The model's shape: gpt2, gpt2-medium, gpt2-large, gpt2-xl, shakespeare, nano

@@ -24,6 +24,9 @@ pub struct Pair {
     pub bf16: RunLog,
     /// bf16 with a warm-up of [`SHORT_WARMUP`] steps.
     pub bf16_short_warmup: RunLog,
+    /// The same recipe in PyTorch (transformers' GPT2LMHeadModel), in f32 and under bf16
+    /// autocast, when its logs are there (`scripts/pytorch_bench.py --default-run`).
+    pub pytorch: Option<(RunLog, RunLog)>,
 }
 
 /// The logs of every seed, from `dir` (book/runs/ch08-seeds).
@@ -32,11 +35,17 @@ pub fn read(dir: &Path) -> Result<Vec<Pair>> {
         .iter()
         .map(|&seed| {
             let log = |p: &str| RunLog::read(&dir.join(format!("{p}-{seed}.jsonl")));
+            let pytorch = if dir.join(format!("pytorch-f32-{seed}.jsonl")).exists() {
+                Some((log("pytorch-f32")?, log("pytorch-bf16")?))
+            } else {
+                None
+            };
             Ok(Pair {
                 seed,
                 f32: log("f32")?,
                 bf16: log("bf16")?,
                 bf16_short_warmup: log(&format!("bf16-warmup{SHORT_WARMUP}"))?,
+                pytorch,
             })
         })
         .collect()
@@ -103,6 +112,54 @@ pub fn table(pairs: &[Pair]) -> String {
         "\nmean final validation loss over {} seeds: f32 {f32_mean:.3}, bf16 {bf16_mean:.3}, \
 bf16 with a warm-up of {SHORT_WARMUP} {short_mean:.3}",
         pairs.len()
+    )
+    .unwrap();
+    if pairs.iter().all(|p| p.pytorch.is_some()) {
+        out.push_str(&pytorch_table(pairs));
+    }
+    out
+}
+
+/// PyTorch's final validation losses beside ours, and each one's bf16 − f32 gap, by seed.
+fn pytorch_table(pairs: &[Pair]) -> String {
+    let mut out = String::new();
+    writeln!(
+        out,
+        "\nThe same recipe in PyTorch (transformers' GPT2LMHeadModel, fused AdamW, bf16 = autocast),\n\
+its own initial weights and batches from each seed; final validation loss:\n"
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "{:<6} {:>12} {:>14} {:>12} {:>18}",
+        "seed", "PyTorch f32", "PyTorch bf16", "bf16 - f32", "ours: bf16 - f32"
+    )
+    .unwrap();
+    let gap = |f: &RunLog, b: &RunLog| last_val(b) - last_val(f);
+    let mut gaps = Vec::new();
+    for p in pairs {
+        let (f, b) = p.pytorch.as_ref().expect("every seed has PyTorch's runs");
+        gaps.push((gap(f, b), gap(&p.f32, &p.bf16)));
+        writeln!(
+            out,
+            "{:<6} {:>12.3} {:>14.3} {:>+12.3} {:>+18.3}",
+            p.seed,
+            last_val(f),
+            last_val(b),
+            gap(f, b),
+            gap(&p.f32, &p.bf16)
+        )
+        .unwrap();
+    }
+    let runs = || pairs.iter().filter_map(|p| p.pytorch.as_ref());
+    writeln!(
+        out,
+        "\nmean over {} seeds: PyTorch f32 {:.3}, bf16 {:.3}; bf16 - f32: PyTorch {:+.3}, ours {:+.3}",
+        pairs.len(),
+        mean(runs().map(|(f, _)| last_val(f))),
+        mean(runs().map(|(_, b)| last_val(b))),
+        mean(gaps.iter().map(|g| g.0)),
+        mean(gaps.iter().map(|g| g.1))
     )
     .unwrap();
     out
