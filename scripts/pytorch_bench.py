@@ -17,6 +17,7 @@ machine, beside `gpt2 bench` with the same shape, and report both with the machi
 """
 
 import argparse
+import json
 import math
 import os
 import subprocess
@@ -93,6 +94,33 @@ def shakespeare_ids():
     return torch.tensor([int(i) for i in out.split()])
 
 
+def lr_at(k, lr, warmup, steps):
+    """`gpt2 train`'s schedule: a linear warm-up to lr, then a cosine decay to lr / 10 at `steps`."""
+    if k < warmup:
+        return lr * (k + 1) / warmup
+    progress = min(1.0, (k - warmup) / (steps - warmup))
+    return 0.1 * lr + 0.5 * (1 + math.cos(math.pi * progress)) * 0.9 * lr
+
+
+def train_step(model, opt, train, generator, b, t, rate, bf16=False):
+    """One step on b random windows of t tokens of `train` at learning rate `rate`, the products
+    under bf16 autocast if `bf16`; returns the loss."""
+    for group in opt.param_groups:
+        group["lr"] = rate
+    starts = torch.randint(0, len(train) - t - 1, (b,), generator=generator)
+    x = torch.stack([train[s : s + t] for s in starts])
+    y = torch.stack([train[s + 1 : s + t + 1] for s in starts])
+    opt.zero_grad(set_to_none=True)
+    model.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits = model(x).logits
+    loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, 50257), y.reshape(-1))
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss.item()
+
+
 def train_to_quality(minutes, b, t, lr):
     """Trains the `shakespeare` shape like `gpt2 train`: random windows of the first 90% of the
     text, warm-up then cosine decay, validation on the last 10% every 200 steps."""
@@ -101,24 +129,11 @@ def train_to_quality(minutes, b, t, lr):
     train, val = ids[:split], ids[split:]
     model = model_for("shakespeare")
     opt = optimizer(model, lr, fused=True)
-    total_steps, warmup = 1000, 100
     generator = torch.Generator().manual_seed(1337)
     start = time.perf_counter()
     k = 0
     while time.perf_counter() - start < minutes * 60:
-        progress = min(1.0, max(0.0, (k - warmup) / (total_steps - warmup)))
-        rate = lr * (k + 1) / warmup if k < warmup else 0.1 * lr + 0.5 * (1 + math.cos(math.pi * progress)) * 0.9 * lr
-        for group in opt.param_groups:
-            group["lr"] = rate
-        starts = torch.randint(0, len(train) - t - 1, (b,), generator=generator)
-        x = torch.stack([train[s : s + t] for s in starts])
-        y = torch.stack([train[s + 1 : s + t + 1] for s in starts])
-        opt.zero_grad(set_to_none=True)
-        model.train()
-        loss = torch.nn.functional.cross_entropy(model(x).logits.reshape(-1, 50257), y.reshape(-1))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        train_step(model, opt, train, generator, b, t, lr_at(k, lr, 100, 1000))
         k += 1
         if k % 200 == 0:
             report(model, val, b, t, k, start)
@@ -131,8 +146,6 @@ def default_run(precision, seed, b=8, t=128, steps=1000, lr=3e-3, warmup=200, ev
     AdamW with weight decay 0.1 on matrices, gradients clipped to norm 1), with the products in
     f32 or under bf16 autocast. Prints `gpt2 train --json`'s lines: each step's loss, and the
     validation loss on the last 10% every `eval_every` steps (steps counted from 0)."""
-    import json
-
     ids = shakespeare_ids()
     split = int(len(ids) * 0.9)
     train, val = ids[:split], ids[split:]
@@ -142,22 +155,8 @@ def default_run(precision, seed, b=8, t=128, steps=1000, lr=3e-3, warmup=200, ev
     bf16 = precision == "bf16"
     start = time.perf_counter()
     for k in range(steps):
-        progress = (k - warmup) / (steps - warmup)
-        rate = lr * (k + 1) / warmup if k < warmup else 0.1 * lr + 0.5 * (1 + math.cos(math.pi * progress)) * 0.9 * lr
-        for group in opt.param_groups:
-            group["lr"] = rate
-        starts = torch.randint(0, len(train) - t - 1, (b,), generator=generator)
-        x = torch.stack([train[s : s + t] for s in starts])
-        y = torch.stack([train[s + 1 : s + t + 1] for s in starts])
-        opt.zero_grad(set_to_none=True)
-        model.train()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = model(x).logits
-        loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, 50257), y.reshape(-1))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        print(json.dumps({"step": k, "loss": loss.item(), "elapsed_s": time.perf_counter() - start}), flush=True)
+        loss = train_step(model, opt, train, generator, b, t, lr_at(k, lr, warmup, steps), bf16)
+        print(json.dumps({"step": k, "loss": loss, "elapsed_s": time.perf_counter() - start}), flush=True)
         if (k + 1) % eval_every == 0 or k + 1 == steps:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 v = val_loss(model, val, b, t)
@@ -181,55 +180,8 @@ def val_loss(model, val, b, t):
 def report(model, val, b, t, k, start):
     """Prints the loss on the whole validation split, in consecutive windows of t tokens."""
     elapsed = time.perf_counter() - start
-    model.eval()
-    with torch.no_grad():
-        windows = (len(val) - 1) // t
-        xs = val[: windows * t].reshape(windows, t)
-        ys = val[1 : windows * t + 1].reshape(windows, t)
-        v = sum(
-            torch.nn.functional.cross_entropy(model(xs[i : i + b]).logits.reshape(-1, 50257), ys[i : i + b].reshape(-1)).item()
-            * len(xs[i : i + b])
-            for i in range(0, windows, b)
-        ) / windows
+    v = val_loss(model, val, b, t)
     print(f"  step {k:>5}  {elapsed / 60:5.1f} min  {b * t * k / elapsed:7.0f} tokens/s  validation loss {v:.3f}", flush=True)
-
-
-def matmul_gflops(m, k, n, a_t, b_t, dtype, reps=10, cast=None):
-    """GFLOP/s of torch.matmul for [m, k]·[k, n] in `dtype`, A (B) a transposed view where a_t
-    (b_t), the median of `reps` runs. With `cast`, the operands are `dtype` and each run first
-    casts both to `cast` (as autocast does an activation), the cast timed with the product."""
-    a = torch.randn(k, m).to(dtype).t() if a_t else torch.randn(m, k).to(dtype)
-    b = torch.randn(n, k).to(dtype).t() if b_t else torch.randn(k, n).to(dtype)
-
-    def product():
-        if cast is None:
-            return torch.matmul(a, b)
-        return torch.matmul(a.to(cast), b.to(cast))
-
-    product()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        product()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return 2 * m * k * n / times[len(times) // 2] / 1e9
-
-
-def step_products(preset, rows):
-    """The products of a training step, as (name, m, k, n, a_t, b_t) of [m, k]·[k, n], A (B)
-    the transpose of a matrix stored by rows where a_t (b_t), as the step has them: the same
-    list as `gpt2 bench --matmul` (src/bench.rs, step_products)."""
-    c, v = PRESETS[preset]["n_embd"], 50257
-    return [
-        ("c_fc forward, x·W", rows, c, 4 * c, False, False),
-        ("c_proj forward, x·W", rows, 4 * c, c, False, False),
-        ("c_fc dx = dy·Wᵀ", rows, 4 * c, c, False, True),
-        ("c_fc dW = xᵀ·dy", c, rows, 4 * c, True, False),
-        ("LM head forward, x·wteᵀ", rows, c, v, False, True),
-        ("LM head dx = dy·wte", rows, v, c, False, False),
-        ("LM head dwteᵀ = xᵀ·dy", c, rows, v, True, False),
-    ]
 
 
 def main():
