@@ -12,7 +12,7 @@ fn the_nucleus_adapts_to_the_distribution() {
 }
 
 #[test]
-fn seen_tokens_become_less_likely() {
+fn a_seen_tokens_logit_falls_whatever_its_sign() {
     let mut logits = vec![2.0, -1.0, 3.0];
     penalize(&mut logits, &[0, 1, 0], 2.0);
     assert_eq!(logits, [1.0, -2.0, 3.0]);
