@@ -45,8 +45,12 @@ enum Command {
 fn main() -> ExitCode {
     // A negative value is a value: `--steps -1` is then refused as not a count, rather than read
     // as an unknown flag.
-    let command =
-        Cli::command().mut_subcommands(|s| s.mut_args(|a| a.allow_negative_numbers(true)));
+    let command = Cli::command().mut_subcommands(|s| {
+        s.mut_args(|a| {
+            let takes_value = a.get_action().takes_values();
+            a.allow_negative_numbers(takes_value)
+        })
+    });
     let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Train(args) => cli::train::run(*args),
