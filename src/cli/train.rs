@@ -170,7 +170,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", default_value_t = 200)]
     sample_tokens: usize,
 
-    /// Print one JSON object per step on stdout (progress goes to stderr)
+    /// Print one JSON object per step on stdout (progress goes to stderr); if stdout closes
+    /// or fills, the run saves at the next step and stops
     #[arg(long)]
     json: bool,
 }
