@@ -139,15 +139,16 @@ its own initial weights and batches from each seed; final validation loss:\n"
     let mut gaps = Vec::new();
     for p in pairs {
         let (f, b) = p.pytorch.as_ref().expect("every seed has PyTorch's runs");
-        gaps.push((gap(f, b), gap(&p.f32, &p.bf16)));
+        let (torch, ours) = (gap(f, b), gap(&p.f32, &p.bf16));
+        gaps.push((torch, ours));
         writeln!(
             out,
             "{:<6} {:>12.3} {:>14.3} {:>+12.3} {:>+18.3}",
             p.seed,
             last_val(f),
             last_val(b),
-            gap(f, b),
-            gap(&p.f32, &p.bf16)
+            torch,
+            ours
         )
         .unwrap();
     }
