@@ -6,6 +6,10 @@
 //! (chapter 3: the matrix multiply, the building blocks, causal self-attention), `block`
 //! (chapter 4: the Transformer block).
 
+// Shapes are written in brackets, `x: [B, T, C]`, as the book writes them; rustdoc would read a
+// shape of one name, such as [C] or [out], as a link to nothing, so that lint is off.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 pub mod attention;
 pub mod bench;
 pub mod bf16;

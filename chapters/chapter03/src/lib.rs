@@ -3,6 +3,10 @@
 //! one head at a time, as the definition reads (`naive`); hand-built heads whose weights are
 //! easy to read; finite-difference checks; the chapter's exercises.
 
+// Shapes are written in brackets, `x: [B, T, C]`, as the book writes them; rustdoc would read a
+// shape of one name, such as [C] or [out], as a link to nothing, so that lint is off.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 pub mod attention;
 pub mod diagrams;
 pub mod dropout;

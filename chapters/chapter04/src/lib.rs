@@ -3,6 +3,10 @@
 //! residual addition (the original Transformer's "post-LN"), to compare with GPT-2's pre-LN;
 //! statistics of the residual stream; the chapter's exercises.
 
+// Shapes are written in brackets, `x: [B, T, C]`, as the book writes them; rustdoc would read a
+// shape of one name, such as [C] or [out], as a link to nothing, so that lint is off.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 pub mod block;
 pub mod diagram;
 pub mod exercises;
