@@ -94,12 +94,7 @@ pub fn plot_compression(points: &[(usize, f64)], gpt2: (usize, f64), path: &Path
         )))?
         .label("GPT-2 (trained on WebText)")
         .legend(|(x, y)| Circle::new((x + 10, y), 5, RED.filled()));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()?;
+    gpt2::plot::legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     root.present()?;
     Ok(())
 }

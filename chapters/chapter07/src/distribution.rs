@@ -113,12 +113,7 @@ pub fn plot_timing(points: &[(usize, f64, f64)], path: &Path) -> Result<()> {
             });
         chart.draw_series(data.into_iter().map(|p| Circle::new(p, 4, color.filled())))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()?;
+    gpt2::plot::legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     root.present()?;
     Ok(())
 }
