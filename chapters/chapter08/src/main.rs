@@ -3,9 +3,11 @@
 //! multiply from the definition's triple loop to the library's kernel on all threads, with a bar
 //! chart, and with its matrices stored by rows or by columns; then what bf16 weights cost in
 //! accuracy, on a model trained for a minute. `-- lines`, `-- versions`, `-- matmul`,
-//! `-- threads`, `-- orders` or `-- bf16` runs one of them; `-- curves` draws the loss curves of the default run in f32 and in bf16 from their logs in book/runs, and
-//! `-- seeds` tabulates those runs from three seeds; `-- side-by-side [FOLDER]` reads the training
-//! steps timed beside PyTorch's (from book/runs, or its FOLDER of another processor's rounds).
+//! `-- threads`, `-- orders` or `-- bf16` runs one of them; `-- curves` draws the loss curves of
+//! the default run in f32 and in bf16 from their logs in book/runs, and `-- seeds` tabulates
+//! those runs from three seeds, and their final losses from eight more beside PyTorch's;
+//! `-- side-by-side [FOLDER]` reads the training steps timed beside PyTorch's (from book/runs,
+//! or its FOLDER of another processor's rounds).
 
 use std::path::PathBuf;
 
@@ -215,14 +217,23 @@ fn curves() -> Result<()> {
     Ok(())
 }
 
-/// The default run from three seeds in f32 and in bf16: the table of their logs.
+/// The default run from three seeds in f32 and in bf16: the table of their logs; then the
+/// bf16 − f32 gap from more seeds, ours beside PyTorch's.
 fn seeds() -> Result<()> {
-    let pairs = chapter08::seeds::read(&runs_dir().join("ch08-seeds"))?;
+    use chapter08::seeds::{GAP_SEEDS, gap_table, read, read_gaps, table};
+    let dir = runs_dir().join("ch08-seeds");
     println!(
         "The default `gpt2 train` run (shakespeare preset, 1,000 steps of 8 x 128 tokens), \
 validation every 100 steps, by seed:\n"
     );
-    print!("{}", chapter08::seeds::table(&pairs));
+    print!("{}", table(&read(&dir)?));
+    println!(
+        "\nThe gap between the precisions, from {} more seeds; beside it, the same recipe in PyTorch\n\
+(transformers' GPT2LMHeadModel, fused AdamW, bf16 = autocast), which draws its own initial\n\
+weights and batches from each seed. Final validation loss:\n",
+        GAP_SEEDS.len()
+    );
+    print!("{}", gap_table(&read_gaps(&dir)?));
     Ok(())
 }
 
