@@ -11,8 +11,8 @@ use chapter06::run_log::RunLog;
 /// The seeds scripts/bf16_runs.sh trains from; 1337 is `gpt2 train`'s default.
 pub const SEEDS: [u64; 3] = [1337, 1, 2];
 
-/// Further seeds, trained in f32 and bf16 only, for the gap between the two (the runs of
-/// these seeds shared the machine with other work: their times are not compared).
+/// Further seeds, trained in f32 and bf16 only, for the gap between the two. Only their final
+/// losses are compared: they ran on another machine than the first seeds' runs.
 pub const GAP_SEEDS: [u64; 8] = [3, 4, 5, 6, 7, 8, 9, 10];
 
 /// The validation loss whose time the table gives.
