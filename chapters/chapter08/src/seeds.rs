@@ -153,13 +153,26 @@ pub fn std_dev(xs: &[f32]) -> f32 {
     (ss / (xs.len() - 1) as f32).sqrt()
 }
 
+impl Gap {
+    /// This seed's bf16 − f32 gaps: PyTorch's, when it ran the seed, and ours.
+    pub fn gaps(&self) -> (Option<f32>, f32) {
+        let gap = |(f, b): (f32, f32)| b - f;
+        (self.pytorch.map(gap), gap(self.ours))
+    }
+}
+
 /// The bf16 − f32 gaps: PyTorch's (of the seeds it ran) and ours (of every seed).
 pub fn gaps(rows: &[Gap]) -> (Vec<f32>, Vec<f32>) {
-    let gap = |(f, b): (f32, f32)| b - f;
     (
-        rows.iter().filter_map(|r| r.pytorch.map(gap)).collect(),
-        rows.iter().map(|r| gap(r.ours)).collect(),
+        rows.iter().filter_map(|r| r.gaps().0).collect(),
+        rows.iter().map(|r| r.gaps().1).collect(),
     )
+}
+
+/// The standard error of the difference of the means of two independent samples.
+pub fn standard_error_of_difference(a: &[f32], b: &[f32]) -> f32 {
+    let (sa, sb) = (std_dev(a), std_dev(b));
+    (sa * sa / a.len() as f32 + sb * sb / b.len() as f32).sqrt()
 }
 
 /// PyTorch's final validation losses beside ours, each one's bf16 − f32 gap by seed, and the
@@ -173,16 +186,16 @@ pub fn gap_table(rows: &[Gap]) -> String {
     )
     .unwrap();
     for r in rows {
-        let torch = match r.pytorch {
-            Some((f, b)) => format!("{f:>12.3} {b:>13.3} {:>+11.3}", b - f),
-            None => format!("{:>12} {:>13} {:>11}", "-", "-", "-"),
+        let (torch_gap, our_gap) = r.gaps();
+        let torch = match (r.pytorch, torch_gap) {
+            (Some((f, b)), Some(g)) => format!("{f:>12.3} {b:>13.3} {g:>+11.3}"),
+            _ => format!("{:>12} {:>13} {:>11}", "-", "-", "-"),
         };
         let (f, b) = r.ours;
         writeln!(
             out,
-            "{:<6} {torch} {f:>10.3} {b:>10.3} {:>+11.3}",
-            r.seed,
-            b - f
+            "{:<6} {torch} {f:>10.3} {b:>10.3} {our_gap:>+11.3}",
+            r.seed
         )
         .unwrap();
     }
@@ -209,7 +222,7 @@ ours {mo:+.3} and {so:.3} over {}",
         ours.len()
     )
     .unwrap();
-    let se = (st * st / torch.len() as f32 + so * so / ours.len() as f32).sqrt();
+    let se = standard_error_of_difference(&torch, &ours);
     writeln!(
         out,
         "ours - PyTorch: {:+.3}, standard error {se:.3}; our bf16 within 0.03 of f32 at {} seeds of {}",

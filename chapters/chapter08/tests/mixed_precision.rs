@@ -5,7 +5,8 @@
 
 use chapter06::run_log::RunLog;
 use chapter08::seeds::{
-    GAP_SEEDS, SEEDS, TARGET, gaps, last_val, mean, read, read_gaps, std_dev, time_to,
+    GAP_SEEDS, SEEDS, TARGET, gaps, last_val, mean, read, read_gaps, standard_error_of_difference,
+    std_dev, time_to,
 };
 
 fn pairs() -> Vec<chapter08::seeds::Pair> {
@@ -100,8 +101,8 @@ fn our_gap_from_eleven_seeds_is_pytorchs_within_its_standard_error() {
     let (mo, so) = (mean(ours.iter().copied()), std_dev(&ours));
     assert!((0.03 - mo) < 1.5 * so, "{mo} ± {so}");
     // ... and the two mean gaps differ by less than the standard error of their difference.
-    let (mt, st) = (mean(torch.iter().copied()), std_dev(&torch));
-    let se = (st * st / torch.len() as f32 + so * so / ours.len() as f32).sqrt();
+    let mt = mean(torch.iter().copied());
+    let se = standard_error_of_difference(&torch, &ours);
     assert!(
         (mo - mt).abs() < se,
         "{mo} against {mt}, standard error {se}"
