@@ -184,6 +184,44 @@ def report(model, val, b, t, k, start):
     print(f"  step {k:>5}  {elapsed / 60:5.1f} min  {b * t * k / elapsed:7.0f} tokens/s  validation loss {v:.3f}", flush=True)
 
 
+def matmul_gflops(m, k, n, a_t, b_t, dtype, reps=10, cast=None):
+    """GFLOP/s of torch.matmul for [m, k]·[k, n] in `dtype`, A (B) a transposed view where a_t
+    (b_t), the median of `reps` runs. With `cast`, the operands are `dtype` and each run first
+    casts both to `cast` (as autocast does an activation), the cast timed with the product."""
+    a = torch.randn(k, m).to(dtype).t() if a_t else torch.randn(m, k).to(dtype)
+    b = torch.randn(n, k).to(dtype).t() if b_t else torch.randn(k, n).to(dtype)
+
+    def product():
+        if cast is None:
+            return torch.matmul(a, b)
+        return torch.matmul(a.to(cast), b.to(cast))
+
+    product()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        product()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return 2 * m * k * n / times[len(times) // 2] / 1e9
+
+
+def step_products(preset, rows):
+    """The products of a training step, as (name, m, k, n, a_t, b_t) of [m, k]·[k, n], A (B)
+    the transpose of a matrix stored by rows where a_t (b_t), as the step has them: the same
+    list as `gpt2 bench --matmul` (src/bench.rs, step_products)."""
+    c, v = PRESETS[preset]["n_embd"], 50257
+    return [
+        ("c_fc forward, x·W", rows, c, 4 * c, False, False),
+        ("c_proj forward, x·W", rows, 4 * c, c, False, False),
+        ("c_fc dx = dy·Wᵀ", rows, 4 * c, c, False, True),
+        ("c_fc dW = xᵀ·dy", c, rows, 4 * c, True, False),
+        ("LM head forward, x·wteᵀ", rows, c, v, False, True),
+        ("LM head dx = dy·wte", rows, v, c, False, False),
+        ("LM head dwteᵀ = xᵀ·dy", c, rows, v, True, False),
+    ]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="shakespeare", choices=PRESETS)
