@@ -10,6 +10,7 @@
 // shape of one name, such as [C] or [out], as a link to nothing, so that lint is off.
 #![allow(rustdoc::broken_intra_doc_links)]
 
+pub mod amx;
 pub mod attention;
 pub mod bench;
 pub mod bf16;

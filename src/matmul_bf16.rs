@@ -28,8 +28,14 @@ const NR: usize = 32;
 /// one core's L2 (1 MiB on Zen 4 and Zen 5).
 const GROUP_WORDS: usize = 128 * 1024;
 
-/// Does this CPU have the instruction? (Checked once; the answer does not change.)
+/// Can this CPU multiply in bf16: does it have `vdpbf16ps`? (The AMX kernel, where there is
+/// one, also needs it: for the packing and for what is left of k past AMX's steps.)
 pub fn available() -> bool {
+    avx512_bf16()
+}
+
+/// Does this CPU have AVX512-BF16? (Checked once; the answer does not change.)
+pub(crate) fn avx512_bf16() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -222,6 +228,8 @@ thread_local! {
     static BUFFERS: std::cell::RefCell<Vec<u32>> = Default::default();
     /// The panels of B a task packs for itself.
     static PANEL: std::cell::RefCell<Vec<u32>> = Default::default();
+    /// Packed A laid out by rows for AMX, as `BUFFERS`.
+    static ROWS: std::cell::RefCell<Vec<u32>> = Default::default();
 }
 
 /// B as `multiply` takes it: packed once already, or packed a panel at a time by the task
@@ -461,15 +469,28 @@ pub struct PackedA {
     m: usize,
     k: usize,
     data: Vec<u32>,
+    /// `data` laid out by rows, where the product runs on AMX (else empty).
+    rows: Vec<u32>,
 }
 
 impl PackedA {
     pub fn new(a: ArrayView2<f32>) -> PackedA {
         let (m, k) = a.dim();
-        PackedA {
+        let mut packed = PackedA {
             m,
             k,
             data: pack_a(a, Vec::new()),
+            rows: Vec::new(),
+        };
+        packed.lay_out_rows();
+        packed
+    }
+
+    /// Fills `rows` from `data` where the product runs on AMX.
+    fn lay_out_rows(&mut self) {
+        if crate::amx::available() {
+            let rows = std::mem::take(&mut self.rows);
+            self.rows = crate::amx::rows_from_panels(&self.data, self.m, self.k.div_ceil(2), rows);
         }
     }
 
@@ -478,7 +499,12 @@ impl PackedA {
         if !available() {
             return false;
         }
-        multiply_packed(&self.data, self.m, self.k, b, c, accumulate);
+        let a = if crate::amx::available() {
+            LayoutA::Rows(&self.rows)
+        } else {
+            LayoutA::Panels(&self.data)
+        };
+        multiply_packed(a, self.m, self.k, b, c, accumulate);
         true
     }
 }
@@ -532,6 +558,7 @@ impl PackedBoth {
                 // other task writes; the CPU has AVX-512 (the caller checked).
                 unsafe { pack_both_panel(x, r, a_panel, b_ptr.get()) }
             });
+        self.a.lay_out_rows();
     }
 
     /// X as the B of a product.
@@ -641,13 +668,28 @@ fn multiply(
 ) -> Vec<u32> {
     let (m, k) = a.dim();
     let pa = pack_a(a, a_buf);
-    multiply_packed(&pa, m, k, b, c, accumulate);
+    if crate::amx::available() {
+        let rows = ROWS.with(|r| std::mem::take(&mut *r.borrow_mut()));
+        let rows = crate::amx::rows_from_panels(&pa, m, k.div_ceil(2), rows);
+        multiply_packed(LayoutA::Rows(&rows), m, k, b, c, accumulate);
+        ROWS.with(|r| *r.borrow_mut() = rows);
+    } else {
+        multiply_packed(LayoutA::Panels(&pa), m, k, b, c, accumulate);
+    }
     pa
 }
 
-/// The product of A [m, k], packed as `pack_a` packs it, and B.
+/// Packed A as a kernel reads it: panels of MR rows for `vdpbf16ps`, or rows for AMX.
+#[derive(Clone, Copy)]
+enum LayoutA<'a> {
+    Panels(&'a [u32]),
+    Rows(&'a [u32]),
+}
+
+/// The product of A [m, k], packed as `pack_a` packs it (or then laid out by rows, for AMX),
+/// and B.
 fn multiply_packed(
-    pa: &[u32],
+    a: LayoutA,
     m: usize,
     k: usize,
     b: Panels,
@@ -664,7 +706,6 @@ fn multiply_packed(
         return;
     }
     let k2 = k.div_ceil(2);
-    debug_assert_eq!(pa.len(), m.div_ceil(MR) * k2 * MR);
     let (c_rs, c_cs) = (c.strides()[0], c.strides()[1]);
     let c_ptr = SendPtr(c.as_mut_ptr());
     let panels = n.div_ceil(NR);
@@ -686,6 +727,13 @@ fn multiply_packed(
         .min(panels / (4 * rayon::current_num_threads()))
         .max(1);
     let run = |pbs: &[u32], p0: usize| {
+        let pa = match a {
+            LayoutA::Panels(pa) => pa,
+            LayoutA::Rows(ra) => {
+                return run_amx(ra, m, k2, n, pbs, p0, c_ptr, c_rs, c_cs, accumulate);
+            }
+        };
+        debug_assert_eq!(pa.len(), m.div_ceil(MR) * k2 * MR);
         let mut tile = [0f32; MR * NR];
         for r in 0..m.div_ceil(MR) {
             let rows = MR.min(m - r * MR);
@@ -727,6 +775,81 @@ fn multiply_packed(
             }),
         }
     });
+}
+
+/// `multiply_packed`'s task on AMX: every block of 32 rows of A (laid out by rows) times each
+/// of the panels `pbs` of B, the first of them panel `p0`, into c.
+#[allow(clippy::too_many_arguments)]
+fn run_amx(
+    ra: &[u32],
+    m: usize,
+    k2: usize,
+    n: usize,
+    pbs: &[u32],
+    p0: usize,
+    c_ptr: SendPtr<f32>,
+    c_rs: isize,
+    c_cs: isize,
+    accumulate: bool,
+) {
+    use crate::amx::A_ROWS;
+    let stride = crate::amx::row_stride(k2);
+    assert_eq!(ra.len(), m.div_ceil(A_ROWS) * A_ROWS * stride);
+    let mut tile = [0f32; A_ROWS * NR];
+    // SAFETY (the three blocks): AMX is available (multiply checked), so is AVX512-BF16.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        crate::amx::configure()
+    };
+    for r in 0..m.div_ceil(A_ROWS) {
+        let rows = A_ROWS.min(m - r * A_ROWS);
+        for (g, pb) in pbs.chunks_exact(k2 * NR).enumerate() {
+            let p = p0 + g;
+            let cols = NR.min(n - p * NR);
+            let first = c_ptr
+                .get()
+                .wrapping_offset((r * A_ROWS) as isize * c_rs + (p * NR) as isize * c_cs);
+            // SAFETY: ra holds 32 rows of `stride` words from row r · 32, pb k2 pairs of NR
+            // words; the tiles are configured.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                prefetch_tile(first, c_rs, c_cs, rows, cols);
+                crate::amx::kernel(
+                    ra.as_ptr().add(r * A_ROWS * stride),
+                    stride,
+                    pb.as_ptr(),
+                    k2,
+                    &mut tile,
+                    false,
+                );
+            }
+            for (h, part) in tile.chunks_exact(MR * NR).enumerate() {
+                let part_rows = rows.saturating_sub(h * MR).min(MR);
+                if part_rows == 0 {
+                    break;
+                }
+                let part: &[f32; MR * NR] = part.try_into().expect("MR · NR numbers");
+                // SAFETY: rows h·MR.. of this block, cols from p·NR, are inside c, and each
+                // task writes only its own columns of c; the CPU has AVX-512.
+                #[cfg(target_arch = "x86_64")]
+                unsafe {
+                    write_back(
+                        part,
+                        first.wrapping_offset((h * MR) as isize * c_rs),
+                        c_rs,
+                        c_cs,
+                        part_rows,
+                        cols,
+                        accumulate,
+                    )
+                };
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        crate::amx::release()
+    };
 }
 
 /// c[i, j] = tile[i · NR + j] (or += with `accumulate`) for i < rows, j < cols, c at `first`
