@@ -28,6 +28,10 @@ const NR: usize = 32;
 /// one core's L2 (1 MiB on Zen 4 and Zen 5).
 const GROUP_WORDS: usize = 128 * 1024;
 
+/// Pairs of k in one part of an AMX product: 32 rows of A's part and a panel's part are 64 KiB
+/// each.
+const KC: usize = 512;
+
 /// Can this CPU multiply in bf16: does it have `vdpbf16ps`? (The AMX kernel, where there is
 /// one, also needs it: for the packing and for what is left of k past AMX's steps.)
 pub fn available() -> bool {
@@ -722,7 +726,12 @@ fn multiply_packed(
     } else {
         usize::MAX
     };
-    let group = (GROUP_WORDS / panel_words)
+    // AMX runs k in parts of KC pairs, so only a part of each panel need stay in L2.
+    let resident = match a {
+        LayoutA::Rows(_) => k2.min(KC) * NR,
+        LayoutA::Panels(_) => panel_words,
+    };
+    let group = (GROUP_WORDS / resident)
         .min(c_cap)
         .min(panels / (4 * rayon::current_num_threads()))
         .max(1);
@@ -801,48 +810,54 @@ fn run_amx(
     unsafe {
         crate::amx::configure()
     };
-    for r in 0..m.div_ceil(A_ROWS) {
-        let rows = A_ROWS.min(m - r * A_ROWS);
+    // k in parts of KC pairs (LM head dx has 25,129): a part of A's rows and of the group's
+    // panels stays in L2 while every tile of the group takes it; c sums the parts.
+    for q0 in (0..k2).step_by(KC) {
+        let kc = KC.min(k2 - q0);
+        let accumulate = accumulate || q0 > 0;
         for (g, pb) in pbs.chunks_exact(k2 * NR).enumerate() {
             let p = p0 + g;
             let cols = NR.min(n - p * NR);
-            let first = c_ptr
-                .get()
-                .wrapping_offset((r * A_ROWS) as isize * c_rs + (p * NR) as isize * c_cs);
-            // SAFETY: ra holds 32 rows of `stride` words from row r · 32, pb k2 pairs of NR
-            // words; the tiles are configured.
-            #[cfg(target_arch = "x86_64")]
-            unsafe {
-                prefetch_tile(first, c_rs, c_cs, rows, cols);
-                crate::amx::kernel(
-                    ra.as_ptr().add(r * A_ROWS * stride),
-                    stride,
-                    pb.as_ptr(),
-                    k2,
-                    &mut tile,
-                    false,
-                );
-            }
-            for (h, part) in tile.chunks_exact(MR * NR).enumerate() {
-                let part_rows = rows.saturating_sub(h * MR).min(MR);
-                if part_rows == 0 {
-                    break;
-                }
-                let part: &[f32; MR * NR] = part.try_into().expect("MR · NR numbers");
-                // SAFETY: rows h·MR.. of this block, cols from p·NR, are inside c, and each
-                // task writes only its own columns of c; the CPU has AVX-512.
+            for r in 0..m.div_ceil(A_ROWS) {
+                let rows = A_ROWS.min(m - r * A_ROWS);
+                let first = c_ptr
+                    .get()
+                    .wrapping_offset((r * A_ROWS) as isize * c_rs + (p * NR) as isize * c_cs);
+                // SAFETY: ra holds 32 rows of `stride` words from row r · 32, pb k2 pairs of
+                // NR words, so pairs q0..q0 + kc of both are inside; the tiles are configured.
                 #[cfg(target_arch = "x86_64")]
                 unsafe {
-                    write_back(
-                        part,
-                        first.wrapping_offset((h * MR) as isize * c_rs),
-                        c_rs,
-                        c_cs,
-                        part_rows,
-                        cols,
-                        accumulate,
-                    )
-                };
+                    prefetch_tile(first, c_rs, c_cs, rows, cols);
+                    crate::amx::kernel(
+                        ra.as_ptr().add(r * A_ROWS * stride + q0),
+                        stride,
+                        pb.as_ptr().add(q0 * NR),
+                        kc,
+                        &mut tile,
+                        false,
+                    );
+                }
+                for (h, part) in tile.chunks_exact(MR * NR).enumerate() {
+                    let part_rows = rows.saturating_sub(h * MR).min(MR);
+                    if part_rows == 0 {
+                        break;
+                    }
+                    let part: &[f32; MR * NR] = part.try_into().expect("MR · NR numbers");
+                    // SAFETY: rows h·MR.. of this block, cols from p·NR, are inside c, and each
+                    // task writes only its own columns of c; the CPU has AVX-512.
+                    #[cfg(target_arch = "x86_64")]
+                    unsafe {
+                        write_back(
+                            part,
+                            first.wrapping_offset((h * MR) as isize * c_rs),
+                            c_rs,
+                            c_cs,
+                            part_rows,
+                            cols,
+                            accumulate,
+                        )
+                    };
+                }
             }
         }
     }
