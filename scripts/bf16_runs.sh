@@ -11,6 +11,8 @@
 #       scripts/requirements.txt installed (PYTHON=/path/to/venv/bin/python scripts/bf16_runs.sh)
 # `cargo run --release -p chapter08 -- seeds` turns them into chapter 8's table of final
 # validation losses and times to a validation loss of 4.94.
+# With an argument, a folder of book/runs named for a processor (zen5, xeon-amx): seed 1337's
+# f32 and bf16 runs alone, into that folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release
@@ -18,6 +20,14 @@ bin=target/release/gpt2
 out=book/runs/ch08-seeds
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+if [ $# -gt 0 ]; then
+    mkdir -p "book/runs/$1"
+    for precision in f32 bf16; do
+        "$bin" train --precision "$precision" --seed 1337 --eval-every 100 --json \
+            --out "$tmp/$precision-1337" >"book/runs/$1/$precision-1337.jsonl"
+    done
+    exit 0
+fi
 mkdir -p "$out"
 for seed in 1337 1 2; do
     for precision in f32 bf16; do

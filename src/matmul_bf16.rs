@@ -1209,6 +1209,9 @@ mod tests {
             // Wide enough that a task takes a group of several panels of B.
             (19, 40, 1285),
             (19, 41, 1285),
+            // On AMX: k in three parts (512, 512 and 21 pairs, 5 past the last step of 16),
+            // the rows in a whole block of 32 and a part of one.
+            (40, 2090, 45),
         ] {
             let a =
                 Array2::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 13) as f32 / 7.0 - 0.9);
