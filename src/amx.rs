@@ -2,7 +2,7 @@
 //!
 //! AMX adds eight tile registers, each up to 16 rows of 64 bytes, and `tdpbf16ps`, which
 //! multiplies a tile of A (16 rows × 32 bf16) by a tile of B (16 pairs of rows × 16 columns,
-//! each entry a pair of bf16) into a tile of C (16 × 16 f32): 16,384 multiply-adds in one
+//! each entry a pair of bf16) into a tile of C (16 × 16 f32): 8,192 multiply-adds in one
 //! instruction, where `vdpbf16ps` does 32. B's tile is exactly a panel of
 //! [`PackedB`](crate::matmul_bf16::PackedB) (pair q, column j), so the packing of B is shared;
 //! A's tile wants each row's pairs side by side, so A is laid out by rows ([`A_ROWS`] at a time).

@@ -123,6 +123,61 @@ fn book_shows_the_zen5_side_by_side_table_drawn_from_its_rounds() {
 }
 
 #[test]
+fn book_shows_the_xeon_amx_side_by_side_table_drawn_from_its_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = bookcheck::run(
+        env!("CARGO_BIN_EXE_chapter08"),
+        &["side-by-side", "xeon-amx"],
+        dir.path(),
+    );
+    bookcheck::assert_book_copy(printed.as_bytes(), "runs/xeon-amx/ch08-side-by-side.txt");
+}
+
+#[test]
+fn on_amx_the_f32_run_loses_the_same_and_the_bf16_run_parts_at_step_74() {
+    use chapter06::run_log::RunLog;
+    let runs = bookcheck::root().join("book/runs");
+    let read = |folder: &str, file: &str| RunLog::read(&runs.join(folder).join(file)).unwrap();
+    let train =
+        |log: &RunLog| -> Vec<(usize, f32)> { log.steps.iter().map(|s| (s.0, s.1)).collect() };
+    let val = |log: &RunLog| -> Vec<(usize, f32)> { log.val.iter().map(|v| (v.0, v.1)).collect() };
+    let (f32_amx, f32_zen4) = (
+        read("xeon-amx", "f32-1337.jsonl"),
+        read("ch08-seeds", "f32-1337.jsonl"),
+    );
+    assert_eq!(
+        train(&f32_amx),
+        train(&f32_zen4),
+        "f32: the training losses differ"
+    );
+    assert_eq!(
+        val(&f32_amx),
+        val(&f32_zen4),
+        "f32: the validation losses differ"
+    );
+    // bf16: AMX sums each product in another order than vdpbf16ps.
+    let (bf16_amx, bf16_zen4) = (
+        read("xeon-amx", "bf16-1337.jsonl"),
+        read("ch08-seeds", "bf16-1337.jsonl"),
+    );
+    let parted = train(&bf16_amx)
+        .iter()
+        .zip(train(&bf16_zen4))
+        .find(|(a, b)| (a.1 - b.1).abs() > 0.001)
+        .map(|(a, _)| a.0);
+    assert_eq!(parted, Some(74));
+    let last = |log: &RunLog| log.val.last().unwrap().1;
+    let gap = last(&bf16_amx) - last(&f32_amx);
+    assert!((gap - 0.010).abs() < 0.0005, "the gap is {gap}");
+    // (run, step and minutes to a validation loss of 4.94, as chapter 8 says)
+    for (log, step, minutes) in [(&bf16_amx, 799, 2.0), (&f32_amx, 799, 2.7)] {
+        let (reached, seconds) = chapter08::seeds::time_to(log, 4.94).unwrap();
+        assert_eq!(reached, step);
+        assert!((seconds / 60.0 - minutes).abs() < 0.05, "{seconds} s");
+    }
+}
+
+#[test]
 fn the_default_run_loses_the_same_on_both_processors_and_reaches_4_94_sooner_on_zen5() {
     use chapter06::run_log::RunLog;
     let runs = bookcheck::root().join("book/runs");
