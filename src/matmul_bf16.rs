@@ -38,6 +38,16 @@ pub fn available() -> bool {
     avx512_bf16()
 }
 
+/// The instructions the bf16 products run on here: "AMX" or "AVX512-BF16" (None without
+/// either), for reports.
+pub fn instructions() -> Option<&'static str> {
+    if crate::amx::available() {
+        Some("AMX")
+    } else {
+        available().then_some("AVX512-BF16")
+    }
+}
+
 /// Does this CPU have AVX512-BF16? (Checked once; the answer does not change.)
 pub(crate) fn avx512_bf16() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -1251,6 +1261,44 @@ mod tests {
                     .zip(&want)
                     .all(|(g, w)| (*g as f64 - w).abs() < 1e-5 * scale)
             );
+        }
+    }
+
+    #[test]
+    fn both_kernels_multiply_the_rounded_operands() {
+        if !available() {
+            return;
+        }
+        // vdpbf16ps on A's panels always, AMX on A's rows where this CPU has it: a product
+        // picks one of the two, so each is called here by the layout it reads.
+        for &(m, k, n) in &[(3, 5, 7), (33, 64, 65), (40, 2090, 45)] {
+            let a =
+                Array2::from_shape_fn((m, k), |(i, j)| ((i * 3 + j * 7) % 11) as f32 / 5.0 - 1.0);
+            let b =
+                Array2::from_shape_fn((k, n), |(i, j)| ((i * 13 + j * 5) % 19) as f32 / 8.0 - 1.1);
+            let want = reference(&a, &b);
+            let panels = pack_a(a.view(), Vec::new());
+            let rows = crate::amx::available()
+                .then(|| crate::amx::rows_from_panels(&panels, m, k.div_ceil(2), Vec::new()));
+            let layouts =
+                std::iter::once(LayoutA::Panels(&panels)).chain(rows.as_deref().map(LayoutA::Rows));
+            for (which, layout) in ["vdpbf16ps", "AMX"].iter().zip(layouts) {
+                let mut c = Array2::from_elem((m, n), f32::NAN);
+                multiply_packed(
+                    layout,
+                    m,
+                    k,
+                    Panels::Unpacked(b.view()),
+                    c.view_mut(),
+                    false,
+                );
+                for (got, want) in c.iter().zip(&want) {
+                    assert!(
+                        (*got as f64 - want).abs() < 1e-5 * k as f64,
+                        "{which}, {m}x{k}x{n}: {got} vs {want}"
+                    );
+                }
+            }
         }
     }
 

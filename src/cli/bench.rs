@@ -40,7 +40,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 64)]
     generate: usize,
 
-    /// The matrix multiplies' precision: f32, or bf16 with f32 sums (needs AVX512-BF16)
+    /// The matrix multiplies' precision: f32, or bf16 with f32 sums (needs AVX512-BF16; on AMX
+    /// where the CPU has it)
     #[arg(long, value_enum, default_value = "f32")]
     precision: super::PrecisionArg,
 
@@ -84,6 +85,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let threads = rayon::current_num_threads();
     let precision = format!("{:?}", args.precision).to_lowercase();
     let mut report = json!({"preset": args.preset, "batch": args.batch, "seq": t, "threads": threads, "precision": precision});
+    if args.precision == super::PrecisionArg::Bf16 {
+        report["bf16_instructions"] = json!(gpt2::matmul_bf16::instructions());
+    }
     let mut err = std::io::stderr().lock();
     if args.steps > 0 {
         writeln!(
@@ -145,10 +149,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         writeln!(out, "{report}")?;
         return Ok(());
     }
-    let mixed = if args.precision == super::PrecisionArg::Bf16 {
-        ", matrix multiplies in bf16"
-    } else {
-        ""
+    let mixed = match gpt2::matmul_bf16::instructions() {
+        Some(on) if args.precision == super::PrecisionArg::Bf16 => {
+            format!(", matrix multiplies in bf16 ({on})")
+        }
+        _ => String::new(),
     };
     writeln!(
         out,

@@ -42,7 +42,8 @@ pub struct EvalArgs {
     #[arg(long, value_name = "gpt2|FILE")]
     tokenizer: Option<String>,
 
-    /// The matrix multiplies' precision: f32, or bf16 with f32 sums (needs AVX512-BF16)
+    /// The matrix multiplies' precision: f32, or bf16 with f32 sums (needs AVX512-BF16; on AMX
+    /// where the CPU has it)
     #[arg(long, value_enum, default_value = "f32")]
     precision: super::PrecisionArg,
 
