@@ -15,7 +15,9 @@
 //!
 //! Each task packs a group of neighbouring panels of B itself, into its core's L2 cache rather than into memory,
 //! and multiplies it by every panel of A, in register tiles of 8 rows × 32 columns: 16
-//! accumulators, 2 loads of B and 8 broadcasts of A per 16 `vdpbf16ps`.
+//! accumulators, 2 loads of B and 8 broadcasts of A per 16 `vdpbf16ps`. Where the CPU has
+//! AMX, the same panels of B meet A laid out by rows instead, in tiles of 32 × 32 on AMX's tile
+//! unit ([`crate::amx`]).
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
