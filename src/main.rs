@@ -22,7 +22,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
         `GPT-2 from Scratch in Rust`. Each subcommand below has its own --help.\n\n\
         A text file is tokenized once; its ids are cached in GPT2_CACHE_DIR when it is set, \
         otherwise in the platform's cache folder (~/.cache/gpt2/tokens on Linux), never beside \
-        the file."
+        the file.\n\n\
+        With --precision bf16, the products run on AMX where the CPU has it (Intel Xeon, \
+        Sapphire Rapids and later), else on AVX512-BF16; GPT2_NO_AMX=1 keeps AVX512-BF16."
 )]
 struct Cli {
     #[command(subcommand)]
