@@ -833,6 +833,26 @@ fn precision_bf16_is_used_or_refused_with_a_reason() {
         let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
         assert_eq!(v["precision"], "bf16");
         assert!(v["train"]["seconds_per_step"].as_f64().unwrap() > 0.0);
+        let on = gpt2::matmul_bf16::instructions().unwrap();
+        assert_eq!(v["bf16_instructions"], on);
+        // GPT2_NO_AMX=1 keeps AVX512-BF16, whether or not this CPU has AMX.
+        let o = Command::new(env!("CARGO_BIN_EXE_gpt2"))
+            .args(["bench", "--preset", "nano", "--batch", "2", "--seq", "16"])
+            .args([
+                "--steps",
+                "1",
+                "--generate",
+                "0",
+                "--precision",
+                "bf16",
+                "--json",
+            ])
+            .env("GPT2_NO_AMX", "1")
+            .output()
+            .expect("the gpt2 binary runs");
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(v["bf16_instructions"], "AVX512-BF16");
     } else {
         assert_clean_error(&o, "AVX512-BF16");
     }
