@@ -812,7 +812,7 @@ fn gpt2_with_cache(cache: &std::path::Path, args: &[&str]) -> Output {
 
 #[test]
 fn precision_bf16_is_used_or_refused_with_a_reason() {
-    let o = gpt2(&[
+    let args = [
         "bench",
         "--preset",
         "nano",
@@ -827,7 +827,8 @@ fn precision_bf16_is_used_or_refused_with_a_reason() {
         "--precision",
         "bf16",
         "--json",
-    ]);
+    ];
+    let o = gpt2(&args);
     if gpt2::matmul_bf16::available() {
         assert!(o.status.success(), "{}", stderr(&o));
         let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -837,16 +838,7 @@ fn precision_bf16_is_used_or_refused_with_a_reason() {
         assert_eq!(v["bf16_instructions"], on);
         // GPT2_NO_AMX=1 keeps AVX512-BF16, whether or not this CPU has AMX.
         let o = Command::new(env!("CARGO_BIN_EXE_gpt2"))
-            .args(["bench", "--preset", "nano", "--batch", "2", "--seq", "16"])
-            .args([
-                "--steps",
-                "1",
-                "--generate",
-                "0",
-                "--precision",
-                "bf16",
-                "--json",
-            ])
+            .args(args)
             .env("GPT2_NO_AMX", "1")
             .output()
             .expect("the gpt2 binary runs");
