@@ -238,6 +238,11 @@ impl Params for CausalSelfAttention {
         self.c_attn.visit(&join(prefix, "c_attn"), f);
         self.c_proj.visit(&join(prefix, "c_proj"), f);
     }
+
+    fn zero_grad(&mut self) {
+        self.c_attn.zero_grad();
+        self.c_proj.zero_grad();
+    }
 }
 
 /// The keys and values of the positions a layer has already seen, so that generating one more

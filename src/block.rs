@@ -63,6 +63,11 @@ impl Params for Mlp {
         self.c_fc.visit(&join(prefix, "c_fc"), f);
         self.c_proj.visit(&join(prefix, "c_proj"), f);
     }
+
+    fn zero_grad(&mut self) {
+        self.c_fc.zero_grad();
+        self.c_proj.zero_grad();
+    }
 }
 
 /// One Transformer block.
@@ -284,5 +289,12 @@ impl Params for Block {
         self.attn.visit(&join(prefix, "attn"), f);
         self.ln_2.visit(&join(prefix, "ln_2"), f);
         self.mlp.visit(&join(prefix, "mlp"), f);
+    }
+
+    fn zero_grad(&mut self) {
+        self.ln_1.zero_grad();
+        self.attn.zero_grad();
+        self.ln_2.zero_grad();
+        self.mlp.zero_grad();
     }
 }

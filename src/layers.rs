@@ -23,12 +23,33 @@ use crate::rng::Rng;
 pub struct Param<D: Dimension> {
     pub value: Array<f32, D>,
     pub grad: Array<f32, D>,
+    /// `grad` counts as zero whatever it holds: a large weight's `zero_grad` writes nothing,
+    /// and the first product into the gradient writes it instead of adding to it (see
+    /// [`Param::take_grad_zero`]); visiting fills it with zeros first.
+    pub grad_is_zero: bool,
 }
 
 impl<D: Dimension> Param<D> {
     pub fn new(value: Array<f32, D>) -> Param<D> {
         let grad = Array::zeros(value.raw_dim());
-        Param { value, grad }
+        Param {
+            value,
+            grad,
+            grad_is_zero: false,
+        }
+    }
+
+    /// Whether a product into `grad` must write it rather than add to it (it counts as zero),
+    /// which the product is about to do: `grad` holds a gradient again.
+    pub fn take_grad_zero(&mut self) -> bool {
+        std::mem::take(&mut self.grad_is_zero)
+    }
+
+    /// Writes the zeros that `grad` only counted as.
+    fn write_zero_grad(&mut self) {
+        if std::mem::take(&mut self.grad_is_zero) {
+            zero(self.grad.as_slice_mut().expect("gradients are contiguous"));
+        }
     }
 
     /// Values drawn from N(0, std²).
@@ -47,13 +68,17 @@ pub trait Params {
     /// Calls `f(name, shape, value, grad)` for every parameter, in a fixed order.
     fn visit(&mut self, prefix: &str, f: &mut Visit<'_>);
 
-    /// Sets every gradient to zero.
+    /// Sets every gradient to zero. (A large weight's gradient is only marked as zero: the
+    /// backward pass's first product writes it anyway; see [`Param::grad_is_zero`].)
     fn zero_grad(&mut self) {
-        self.visit("", &mut |_, _, _, g| {
-            g.par_chunks_mut(1 << 15)
-                .for_each(crate::kernels::zero_streaming)
-        });
+        self.visit("", &mut |_, _, _, g| zero(g));
     }
+}
+
+/// Writes zeros over `g`, in parallel, past the caches.
+fn zero(g: &mut [f32]) {
+    g.par_chunks_mut(1 << 15)
+        .for_each(crate::kernels::zero_streaming)
 }
 
 /// `prefix.name`, or `name` when there is no prefix.
@@ -65,8 +90,9 @@ pub fn join(prefix: &str, name: &str) -> String {
     }
 }
 
-fn visit_param<D: Dimension>(p: &mut Param<D>, name: &str, f: &mut Visit<'_>) {
+pub(crate) fn visit_param<D: Dimension>(p: &mut Param<D>, name: &str, f: &mut Visit<'_>) {
     let shape = p.value.shape().to_vec();
+    p.write_zero_grad();
     let value = p.value.as_slice_mut().expect("parameters are contiguous");
     let grad = p.grad.as_slice_mut().expect("gradients are contiguous");
     f(name, &shape, value, grad);
@@ -105,7 +131,8 @@ impl Linear {
     /// x: [N, in] (the forward input), dy: [N, out] -> dx: [N, in].
     /// dW += xᵀ·dy, db += the sum of dy over positions, dx = dy·Wᵀ.
     pub fn backward(&mut self, x: ArrayView2<f32>, dy: ArrayView2<f32>, dx: ArrayViewMut2<f32>) {
-        matmul(x.t(), dy, self.weight.grad.view_mut(), true);
+        let add = !self.weight.take_grad_zero();
+        matmul(x.t(), dy, self.weight.grad.view_mut(), add);
         self.bias.grad += &dy.sum_axis(Axis(0));
         matmul(dy, self.weight.value.t(), dx, false);
     }
@@ -161,6 +188,12 @@ impl Params for Linear {
         self.packed = None;
         visit_param(&mut self.weight, &join(prefix, "weight"), f);
         visit_param(&mut self.bias, &join(prefix, "bias"), f);
+    }
+
+    fn zero_grad(&mut self) {
+        // The backward pass writes dW whole (its first product), so zeros need not be written.
+        self.weight.grad_is_zero = true;
+        self.bias.grad.fill(0.0);
     }
 }
 

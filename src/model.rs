@@ -12,7 +12,7 @@ use crate::kernels::{
     Precision, exp_shifted_scaled_inplace, exp_shifted_sum_inplace, matmul, max_and_exp_sum,
     precision, row_max, scale_inplace,
 };
-use crate::layers::{LayerNorm, Param, Params, Visit, join};
+use crate::layers::{LayerNorm, Param, Params, Visit, join, visit_param};
 use crate::matmul_bf16;
 use crate::quant::{Packed, Weights};
 use crate::rng::Rng;
@@ -295,8 +295,9 @@ impl GPT {
             self.dlogits_bf16.pack(dlogits.view());
             let packed = &self.dlogits_bf16;
             matmul_bf16::matmul_bf16_both_a(packed, self.wte.value.view(), dlnf.view_mut(), false);
+            let add = !self.wte.take_grad_zero();
             let dwte = self.wte.grad.view_mut().reversed_axes();
-            matmul_bf16::matmul_bf16_packed(a.lnf.t(), packed.as_b(), dwte, true);
+            matmul_bf16::matmul_bf16_packed(a.lnf.t(), packed.as_b(), dwte, add);
         } else {
             matmul(
                 dlogits.view(),
@@ -304,7 +305,8 @@ impl GPT {
                 dlnf.view_mut(),
                 false,
             );
-            matmul(dlogits.t(), a.lnf.view(), self.wte.grad.view_mut(), true);
+            let add = !self.wte.take_grad_zero();
+            matmul(dlogits.t(), a.lnf.view(), self.wte.grad.view_mut(), add);
         }
 
         let mut dx = Array2::zeros(a.lnf.dim());
@@ -566,20 +568,22 @@ impl GPT {
 impl Params for GPT {
     fn visit(&mut self, prefix: &str, f: &mut Visit<'_>) {
         self.wte_packed = None;
-        for (name, p) in [("wte.weight", &mut self.wte), ("wpe.weight", &mut self.wpe)] {
-            let shape = p.value.shape().to_vec();
-            let (v, g) = (&mut p.value, &mut p.grad);
-            f(
-                &join(prefix, name),
-                &shape,
-                v.as_slice_mut().expect("contiguous"),
-                g.as_slice_mut().expect("contiguous"),
-            );
-        }
+        visit_param(&mut self.wte, &join(prefix, "wte.weight"), f);
+        visit_param(&mut self.wpe, &join(prefix, "wpe.weight"), f);
         for (l, block) in self.h.iter_mut().enumerate() {
             block.visit(&join(prefix, &format!("h.{l}")), f);
         }
         self.ln_f.visit(&join(prefix, "ln_f"), f);
+    }
+
+    fn zero_grad(&mut self) {
+        // The LM head's product writes dwte whole before the embeddings add to it.
+        self.wte.grad_is_zero = true;
+        self.wpe.grad.fill(0.0);
+        for block in &mut self.h {
+            block.zero_grad();
+        }
+        self.ln_f.zero_grad();
     }
 }
 
@@ -597,5 +601,45 @@ impl Clone for GPT {
             dlogits_bf16: Default::default(),
             wte_packed: self.wte_packed.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every gradient of `model`, in visiting order.
+    fn gradients(model: &mut GPT) -> Vec<Vec<f32>> {
+        let mut all = Vec::new();
+        model.visit("", &mut |_, _, _, g| all.push(g.to_vec()));
+        all
+    }
+
+    /// One forward and backward pass on a batch of nano's tokens drawn from `seed`.
+    fn pass(model: &mut GPT, seed: u64) {
+        let mut rng = crate::rng::Rng::new(seed);
+        let v = model.config.vocab_size as u64;
+        let mut ids = || Array2::from_shape_simple_fn((2, 16), || rng.below(v) as u32);
+        let (x, y) = (ids(), ids());
+        model.forward(x.view(), Some(y.view())).unwrap();
+        model.backward().unwrap();
+    }
+
+    #[test]
+    fn after_zero_grad_the_gradients_read_as_zero_and_backward_writes_them_whole() {
+        let mut fresh = GPT::new(GPTConfig::preset("nano").unwrap(), 1);
+        let mut used = fresh.clone();
+        // `used` holds the gradients of another batch, then zero_grad marks the large ones
+        // as zero without writing them.
+        pass(&mut used, 2);
+        used.zero_grad();
+        let read = gradients(&mut used.clone());
+        assert!(read.iter().flatten().all(|&g| g == 0.0));
+        // The next pass writes them, as it adds to the zeros of a fresh model.
+        pass(&mut fresh, 1);
+        pass(&mut used, 1);
+        let (want, got) = (gradients(&mut fresh), gradients(&mut used));
+        assert!(want.iter().flatten().any(|&g| g != 0.0));
+        assert_eq!(got, want);
     }
 }
