@@ -724,6 +724,13 @@ fn multiply_packed(
     let k2 = k.div_ceil(2);
     let (c_rs, c_cs) = (c.strides()[0], c.strides()[1]);
     let c_ptr = SendPtr(c.as_mut_ptr());
+    let store = if accumulate {
+        Store::Add
+    } else if m * n >= STREAM_MIN {
+        Store::Stream
+    } else {
+        Store::Write
+    };
     let panels = n.div_ceil(NR);
     // A task takes a group of neighbouring panels of B and runs each panel of A across all of
     // them: c's rows are then written a group's width at a time rather than 128 bytes here and
@@ -751,7 +758,7 @@ fn multiply_packed(
         let pa = match a {
             LayoutA::Panels(pa) => pa,
             LayoutA::Rows(ra) => {
-                return run_amx(ra, m, k2, n, pbs, p0, c_ptr, c_rs, c_cs, accumulate);
+                return run_amx(ra, m, k2, n, pbs, p0, c_ptr, c_rs, c_cs, store);
             }
         };
         debug_assert_eq!(pa.len(), m.div_ceil(MR) * k2 * MR);
@@ -769,17 +776,22 @@ fn multiply_packed(
                 // MR and NR words.
                 #[cfg(target_arch = "x86_64")]
                 unsafe {
-                    prefetch_tile(first, c_rs, c_cs, rows, cols);
+                    prefetch_tile(first, c_rs, c_cs, rows, cols, store);
                     kernel(pa, pb, k2, &mut tile)
                 };
                 // SAFETY: (r·MR.., p·NR..) plus rows × cols is inside c, and each task writes
                 // only its own columns p·NR.. of c; the CPU has AVX-512.
                 #[cfg(target_arch = "x86_64")]
                 unsafe {
-                    write_back(&tile, first, c_rs, c_cs, rows, cols, accumulate)
+                    write_back(&tile, first, c_rs, c_cs, rows, cols, store)
                 };
             }
         }
+        // Streamed stores are ordered before what this thread writes next.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            std::arch::x86_64::_mm_sfence()
+        };
     };
     (0..panels.div_ceil(group)).into_par_iter().for_each(|g| {
         let ps = g * group..panels.min((g + 1) * group);
@@ -811,7 +823,7 @@ fn run_amx(
     c_ptr: SendPtr<f32>,
     c_rs: isize,
     c_cs: isize,
-    accumulate: bool,
+    store: Store,
 ) {
     use crate::amx::A_ROWS;
     let stride = crate::amx::row_stride(k2);
@@ -826,7 +838,7 @@ fn run_amx(
     // panels stays in L2 while every tile of the group takes it; c sums the parts.
     for q0 in (0..k2).step_by(KC) {
         let kc = KC.min(k2 - q0);
-        let accumulate = accumulate || q0 > 0;
+        let store = if q0 > 0 { Store::Add } else { store };
         for (g, pb) in pbs.chunks_exact(k2 * NR).enumerate() {
             let p = p0 + g;
             let cols = NR.min(n - p * NR);
@@ -839,7 +851,7 @@ fn run_amx(
                 // NR words, so pairs q0..q0 + kc of both are inside; the tiles are configured.
                 #[cfg(target_arch = "x86_64")]
                 unsafe {
-                    prefetch_tile(first, c_rs, c_cs, rows, cols);
+                    prefetch_tile(first, c_rs, c_cs, rows, cols, store);
                     crate::amx::kernel(
                         ra.as_ptr().add(r * A_ROWS * stride + q0),
                         stride,
@@ -866,7 +878,7 @@ fn run_amx(
                             c_cs,
                             part_rows,
                             cols,
-                            accumulate,
+                            store,
                         )
                     };
                 }
@@ -875,11 +887,13 @@ fn run_amx(
     }
     #[cfg(target_arch = "x86_64")]
     unsafe {
+        // Streamed stores are ordered before what this thread writes next.
+        std::arch::x86_64::_mm_sfence();
         crate::amx::release()
     };
 }
 
-/// c[i, j] = tile[i · NR + j] (or += with `accumulate`) for i < rows, j < cols, c at `first`
+/// c[i, j] = tile[i · NR + j] (or += with [`Store::Add`]) for i < rows, j < cols, c at `first`
 /// with strides `rs`, `cs`. With a short k this write-back costs as much as the tile itself,
 /// so the two common layouts get AVX-512 loops: rows in one piece (masked at the edge), and
 /// a transposed c (a product swapped to keep the long side in B), whose columns are.
@@ -892,11 +906,23 @@ unsafe fn write_back(
     cs: isize,
     rows: usize,
     cols: usize,
-    accumulate: bool,
+    store: Store,
 ) {
     use std::arch::x86_64::*;
+    let accumulate = store == Store::Add;
     // SAFETY (throughout): the caller gives c's rows × cols at first, strides rs and cs.
     unsafe {
+        if streams(first, rs, cs, cols, store) {
+            // Whole lines on 64-byte boundaries (checked by `streams`).
+            for i in 0..rows {
+                let dst = first.offset(i as isize * rs);
+                for h in 0..2 {
+                    let v = _mm512_loadu_ps(tile.as_ptr().add(i * NR + 16 * h));
+                    _mm512_stream_ps(dst.add(16 * h), v);
+                }
+            }
+            return;
+        }
         if cs == 1 {
             let mask = |h: usize| {
                 let n = cols.saturating_sub(16 * h).min(16);
@@ -938,12 +964,42 @@ unsafe fn write_back(
     }
 }
 
+/// How a tile goes into c: written, added, or written past the caches where it can be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Store {
+    Write,
+    Add,
+    /// Written with streaming stores where they overwrite whole lines (32 numbers of a row,
+    /// rows on 64-byte boundaries), for a c too large to be read again from the caches: a
+    /// gradient, read next by the optimizer. An ordinary store first reads each line it writes.
+    Stream,
+}
+
+/// A c of this many numbers or more (4 MiB: twice a core's L2 on the Xeons with AMX) is
+/// written with [`Store::Stream`]. (GPT-2's dW of c_attn and c_fc; a smaller c, like the dx
+/// the next layer reads at once, stays in cache.)
+const STREAM_MIN: usize = 1 << 20;
+
+/// Does a tile's write-back go past the caches?
+#[cfg(target_arch = "x86_64")]
+fn streams(first: *mut f32, rs: isize, cs: isize, cols: usize, store: Store) -> bool {
+    store == Store::Stream
+        && cs == 1
+        && cols == NR
+        && (first as usize).is_multiple_of(64)
+        && rs.rem_euclid(16) == 0
+}
+
 /// Asks for the cache lines of c that a tile will write, before the tile is computed: c is
 /// usually far out in memory (a gradient zeroed with streaming stores, or not yet touched),
 /// and its lines then arrive while the kernel runs instead of stalling the write-back.
 #[cfg(target_arch = "x86_64")]
-fn prefetch_tile(first: *mut f32, rs: isize, cs: isize, rows: usize, cols: usize) {
+fn prefetch_tile(first: *mut f32, rs: isize, cs: isize, rows: usize, cols: usize, store: Store) {
     use std::arch::x86_64::{_MM_HINT_ET0, _mm_prefetch};
+    if streams(first, rs, cs, cols, store) {
+        // Written past the caches: nothing to fetch.
+        return;
+    }
     // SAFETY: a prefetch reads nothing and cannot fault, wherever it points.
     let line = |x: *mut f32| unsafe { _mm_prefetch::<_MM_HINT_ET0>(x as *const i8) };
     if cs == 1 {
@@ -1262,6 +1318,35 @@ mod tests {
                     .iter()
                     .zip(&want)
                     .all(|(g, w)| (*g as f64 - w).abs() < 1e-5 * scale)
+            );
+        }
+    }
+
+    #[test]
+    fn a_c_too_large_for_the_caches_is_written_past_them_whole() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX512-BF16");
+            return;
+        }
+        // m · n ≥ STREAM_MIN: whole lines of c go with streaming stores; the last panel's 16
+        // columns and the last block's 31 rows test the edges. c holds NaN to start with, and
+        // its rows start on 64-byte boundaries.
+        let (m, k, n) = (511, 24, 2064);
+        assert!(m * n >= STREAM_MIN);
+        let a = Array2::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 13) as f32 / 7.0 - 0.9);
+        let b = Array2::from_shape_fn((k, n), |(i, j)| ((i * 5 + j * 11) % 17) as f32 / 9.0 - 0.8);
+        let want = reference(&a, &b);
+        let mut memory = vec![f32::NAN; m * n + 16];
+        let at = memory.as_ptr().align_offset(64);
+        let mut c =
+            ndarray::ArrayViewMut2::from_shape((m, n), &mut memory[at..at + m * n]).unwrap();
+        #[cfg(target_arch = "x86_64")]
+        assert!(streams(c.as_mut_ptr(), n as isize, 1, NR, Store::Stream));
+        assert!(matmul_bf16(a.view(), b.view(), c.view_mut(), false));
+        for (got, want) in c.iter().zip(&want) {
+            assert!(
+                (*got as f64 - want).abs() < 1e-5 * k as f64,
+                "{got} vs {want}"
             );
         }
     }
