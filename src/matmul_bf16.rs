@@ -991,8 +991,8 @@ fn streams(first: *mut f32, rs: isize, cs: isize, cols: usize, store: Store) -> 
 }
 
 /// Asks for the cache lines of c that a tile will write, before the tile is computed: c is
-/// usually far out in memory (a gradient zeroed with streaming stores, or not yet touched),
-/// and its lines then arrive while the kernel runs instead of stalling the write-back.
+/// usually far out in memory (a gradient, or an array not yet touched), and its lines then
+/// arrive while the kernel runs instead of stalling the write-back.
 #[cfg(target_arch = "x86_64")]
 fn prefetch_tile(first: *mut f32, rs: isize, cs: isize, rows: usize, cols: usize, store: Store) {
     use std::arch::x86_64::{_MM_HINT_ET0, _mm_prefetch};
