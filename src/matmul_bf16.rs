@@ -683,16 +683,65 @@ fn multiply(
     a_buf: Vec<u32>,
 ) -> Vec<u32> {
     let (m, k) = a.dim();
-    let pa = pack_a(a, a_buf);
     if crate::amx::available() {
         let rows = ROWS.with(|r| std::mem::take(&mut *r.borrow_mut()));
-        let rows = crate::amx::rows_from_panels(&pa, m, k.div_ceil(2), rows);
+        let (rows, a_buf) = if a.strides()[1] == 1 {
+            (pack_rows(a, rows), a_buf)
+        } else {
+            let pa = pack_a(a, a_buf);
+            (
+                crate::amx::rows_from_panels(&pa, m, k.div_ceil(2), rows),
+                pa,
+            )
+        };
         multiply_packed(LayoutA::Rows(&rows), m, k, b, c, accumulate);
         ROWS.with(|r| *r.borrow_mut() = rows);
-    } else {
-        multiply_packed(LayoutA::Panels(&pa), m, k, b, c, accumulate);
+        return a_buf;
     }
+    let pa = pack_a(a, a_buf);
+    multiply_packed(LayoutA::Panels(&pa), m, k, b, c, accumulate);
     pa
+}
+
+/// A [M, K] with rows in one piece, laid out by rows for AMX in one pass, as
+/// [`crate::amx::rows_from_panels`] lays out the panels of `pack_a`: 16 pairs of a row rounded
+/// per instruction, where a row's pairs are its neighbouring numbers.
+fn pack_rows(a: ArrayView2<f32>, mut out: Vec<u32>) -> Vec<u32> {
+    use crate::amx::A_ROWS;
+    let (m, k) = a.dim();
+    let k2 = k.div_ceil(2);
+    let stride = crate::amx::row_stride(k2);
+    let len = m.div_ceil(A_ROWS) * A_ROWS * stride;
+    // Every word is written below, so memory kept from an earlier product is not cleared.
+    out.truncate(len);
+    out.resize(len, 0);
+    out.par_chunks_mut(MR * stride)
+        .enumerate()
+        .for_each(|(r, rows)| {
+            for (i, row) in (r * MR..).zip(rows.chunks_exact_mut(stride)) {
+                if i >= m {
+                    row.fill(0);
+                    continue;
+                }
+                let x = a.row(i);
+                let x = x.as_slice().expect("rows in one piece");
+                let mut q = 0;
+                #[cfg(target_arch = "x86_64")]
+                while 2 * q + 32 <= k {
+                    let out: &mut [u32; 16] = (&mut row[q..q + 16]).try_into().expect("16 words");
+                    // SAFETY: x holds 32 numbers from 2q; the CPU has AVX512-BF16 (AMX's
+                    // products check it).
+                    unsafe { pairs_of_column(x.as_ptr().add(2 * q), out) };
+                    q += 16;
+                }
+                for q in q..k2 {
+                    let hi = if 2 * q + 1 < k { x[2 * q + 1] } else { 0.0 };
+                    row[q] = pair(x[2 * q], hi);
+                }
+                row[k2..].fill(0);
+            }
+        });
+    out
 }
 
 /// Packed A as a kernel reads it: panels of MR rows for `vdpbf16ps`, or rows for AMX.
@@ -1223,6 +1272,34 @@ mod tests {
                 // Memory left over from a larger product must not show through.
                 assert_eq!(pack_a(view, vec![7; 5000]), want, "m {m}, k {k}");
             }
+        }
+    }
+
+    #[test]
+    fn rows_packed_in_one_pass_are_the_panels_laid_out_by_rows() {
+        if !available() {
+            return;
+        }
+        let mut rng = crate::rng::Rng::new(13);
+        // A larger shape first, so that memory kept from it must not show through; k short of
+        // 32 numbers, odd, and past a whole 32; rows short of and past a block of 32.
+        for &(m, k) in &[
+            (70, 300),
+            (8, 64),
+            (13, 67),
+            (1, 33),
+            (33, 1),
+            (9, 31),
+            (40, 96),
+        ] {
+            let (a, _, _) = matrix_and_copies(&mut rng, m, k);
+            let want = crate::amx::rows_from_panels(
+                &pack_a(a.view(), Vec::new()),
+                m,
+                k.div_ceil(2),
+                Vec::new(),
+            );
+            assert_eq!(pack_rows(a.view(), vec![7; 50_000]), want, "m {m}, k {k}");
         }
     }
 
