@@ -110,9 +110,7 @@ pub fn rows_from_panels(panels: &[u32], m: usize, k2: usize, mut out: Vec<u32>) 
     use rayon::prelude::*;
     const MR: usize = 8;
     let stride = row_stride(k2);
-    let len = m.div_ceil(A_ROWS) * A_ROWS * stride;
-    out.truncate(len);
-    out.resize(len, 0);
+    out = rows_memory(m, k2, out);
     out.par_chunks_mut(MR * stride)
         .enumerate()
         .for_each(|(r, rows)| {
@@ -145,6 +143,15 @@ pub fn rows_from_panels(panels: &[u32], m: usize, k2: usize, mut out: Vec<u32>) 
                 rows[i * stride + k2..(i + 1) * stride].fill(0);
             }
         });
+    out
+}
+
+/// `out` resized to hold A [M, K] laid out by rows, K = 2 · k2 (or one less), for a packing that
+/// writes every word: what it held from an earlier product is kept, not cleared.
+pub fn rows_memory(m: usize, k2: usize, mut out: Vec<u32>) -> Vec<u32> {
+    let len = m.div_ceil(A_ROWS) * A_ROWS * row_stride(k2);
+    out.truncate(len);
+    out.resize(len, 0);
     out
 }
 

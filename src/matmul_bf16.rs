@@ -706,15 +706,11 @@ fn multiply(
 /// A [M, K] with rows in one piece, laid out by rows for AMX in one pass, as
 /// [`crate::amx::rows_from_panels`] lays out the panels of `pack_a`: 16 pairs of a row rounded
 /// per instruction, where a row's pairs are its neighbouring numbers.
-fn pack_rows(a: ArrayView2<f32>, mut out: Vec<u32>) -> Vec<u32> {
-    use crate::amx::A_ROWS;
+fn pack_rows(a: ArrayView2<f32>, out: Vec<u32>) -> Vec<u32> {
     let (m, k) = a.dim();
     let k2 = k.div_ceil(2);
     let stride = crate::amx::row_stride(k2);
-    let len = m.div_ceil(A_ROWS) * A_ROWS * stride;
-    // Every word is written below, so memory kept from an earlier product is not cleared.
-    out.truncate(len);
-    out.resize(len, 0);
+    let mut out = crate::amx::rows_memory(m, k2, out);
     out.par_chunks_mut(MR * stride)
         .enumerate()
         .for_each(|(r, rows)| {
