@@ -1277,8 +1277,8 @@ mod tests {
             return;
         }
         let mut rng = crate::rng::Rng::new(13);
-        // A larger shape first, so that memory kept from it must not show through; k short of
-        // 32 numbers, odd, and past a whole 32; rows short of and past a block of 32.
+        // Memory holding 7s, as if kept from a larger product, must not show through; k short
+        // of 32 numbers, odd, and past a whole 32; rows short of and past a block of 32.
         for &(m, k) in &[
             (70, 300),
             (8, 64),
