@@ -289,13 +289,14 @@ impl GPT {
         };
         // logits = lnf · wteᵀ: dlnf = dlogits · wte, dwte += dlogitsᵀ · lnf (the LM head's share)
         let mut dlnf = Array2::zeros(a.lnf.dim());
+        // dwte is written where zero_grad only marked it as zero, added to otherwise.
+        let add = !self.wte.take_grad_zero();
         if precision() == Precision::Bf16 && matmul_bf16::available() {
             // Both products read dlogits, the step's largest array: rounded and packed for
             // both in one pass (dwte computed transposed, as `matmul_bf16` would).
             self.dlogits_bf16.pack(dlogits.view());
             let packed = &self.dlogits_bf16;
             matmul_bf16::matmul_bf16_both_a(packed, self.wte.value.view(), dlnf.view_mut(), false);
-            let add = !self.wte.take_grad_zero();
             let dwte = self.wte.grad.view_mut().reversed_axes();
             matmul_bf16::matmul_bf16_packed(a.lnf.t(), packed.as_b(), dwte, add);
         } else {
@@ -305,7 +306,6 @@ impl GPT {
                 dlnf.view_mut(),
                 false,
             );
-            let add = !self.wte.take_grad_zero();
             matmul(dlogits.t(), a.lnf.view(), self.wte.grad.view_mut(), add);
         }
 
