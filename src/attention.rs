@@ -6,7 +6,7 @@ use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayViewMut2, Axis, Ix2, Zip,
 use rayon::prelude::*;
 
 use crate::kernels::matmul;
-use crate::layers::{Linear, Params, Visit, join, softmax_backward_inplace, softmax_prefix};
+use crate::layers::{Linear, Params, VisitCopies, join, softmax_backward_inplace, softmax_prefix};
 use crate::rng::Rng;
 
 /// What the forward pass keeps for the backward pass. Reused from step to step.
@@ -234,9 +234,9 @@ fn seqs_mut<'a>(a: ArrayViewMut2<'a, f32>, b: usize, t: usize) -> AxisIterMut<'a
 }
 
 impl Params for CausalSelfAttention {
-    fn visit(&mut self, prefix: &str, f: &mut Visit<'_>) {
-        self.c_attn.visit(&join(prefix, "c_attn"), f);
-        self.c_proj.visit(&join(prefix, "c_proj"), f);
+    fn visit_copies(&mut self, prefix: &str, f: &mut VisitCopies<'_>) {
+        self.c_attn.visit_copies(&join(prefix, "c_attn"), f);
+        self.c_proj.visit_copies(&join(prefix, "c_proj"), f);
     }
 
     fn zero_grad(&mut self) {

@@ -7,7 +7,7 @@ use crate::attention::{AttentionCache, CausalSelfAttention, KvCache};
 use crate::checkpoint::{CheckpointError, Tensors};
 use crate::config::GPTConfig;
 use crate::dropout::{DropoutRates, fill_mask};
-use crate::layers::{LayerNorm, Linear, Params, Visit, gelu_backward, gelu_forward, join};
+use crate::layers::{LayerNorm, Linear, Params, VisitCopies, gelu_backward, gelu_forward, join};
 use crate::rng::Rng;
 
 /// The MLP: C -> 4C, GELU, 4C -> C, applied to every position on its own.
@@ -59,9 +59,9 @@ impl Mlp {
 // ANCHOR_END: mlp
 
 impl Params for Mlp {
-    fn visit(&mut self, prefix: &str, f: &mut Visit<'_>) {
-        self.c_fc.visit(&join(prefix, "c_fc"), f);
-        self.c_proj.visit(&join(prefix, "c_proj"), f);
+    fn visit_copies(&mut self, prefix: &str, f: &mut VisitCopies<'_>) {
+        self.c_fc.visit_copies(&join(prefix, "c_fc"), f);
+        self.c_proj.visit_copies(&join(prefix, "c_proj"), f);
     }
 
     fn zero_grad(&mut self) {
@@ -284,11 +284,11 @@ impl Block {
 }
 
 impl Params for Block {
-    fn visit(&mut self, prefix: &str, f: &mut Visit<'_>) {
-        self.ln_1.visit(&join(prefix, "ln_1"), f);
-        self.attn.visit(&join(prefix, "attn"), f);
-        self.ln_2.visit(&join(prefix, "ln_2"), f);
-        self.mlp.visit(&join(prefix, "mlp"), f);
+    fn visit_copies(&mut self, prefix: &str, f: &mut VisitCopies<'_>) {
+        self.ln_1.visit_copies(&join(prefix, "ln_1"), f);
+        self.attn.visit_copies(&join(prefix, "attn"), f);
+        self.ln_2.visit_copies(&join(prefix, "ln_2"), f);
+        self.mlp.visit_copies(&join(prefix, "mlp"), f);
     }
 
     fn zero_grad(&mut self) {

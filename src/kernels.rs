@@ -73,6 +73,25 @@ pub fn matmul(a: ArrayView2<f32>, b: ArrayView2<f32>, mut c: ArrayViewMut2<f32>,
 }
 // ANCHOR_END: matmul
 
+/// [`matmul`], given also b rounded to bf16 where there is such a copy (a weight's, see
+/// [`crate::layers::Bf16Copy`]): a bf16 product of several rows reads the copy instead of b.
+pub fn matmul_copy(
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    copy: Option<ArrayView2<u16>>,
+    mut c: ArrayViewMut2<f32>,
+    accumulate: bool,
+) {
+    if let Some(copy) = copy
+        && a.nrows() > 1
+        && precision() == Precision::Bf16
+        && crate::matmul_bf16::matmul_bf16_halves(a, copy, c.view_mut(), accumulate)
+    {
+        return;
+    }
+    matmul(a, b, c, accumulate);
+}
+
 /// c = a·b (or c += a·b) by `gemm`, on the calling thread or on all, with the operands as they
 /// lie (`matmul` may copy them first; chapter 8 compares the two).
 pub fn gemm_views(

@@ -14,7 +14,9 @@ use ndarray::{
 use rayon::prelude::*;
 
 use crate::checkpoint::{CheckpointError, Tensors};
-use crate::kernels::{exp_shifted_sum_inplace, fast_exp, matmul, row_max, scale_inplace};
+use crate::kernels::{
+    exp_shifted_sum_inplace, fast_exp, matmul, matmul_copy, row_max, scale_inplace,
+};
 use crate::quant::{Packed, Weights};
 use crate::rng::Rng;
 
@@ -27,6 +29,19 @@ pub struct Param<D: Dimension> {
     /// and the first product into the gradient writes it instead of adding to it (see
     /// [`Param::take_grad_zero`]); visiting fills it with zeros first.
     pub grad_is_zero: bool,
+    /// A weight that products multiply keeps its value rounded to bf16 here, written by AdamW
+    /// as it updates the value when training in bf16 (see [`Bf16Copy`]); `None` for the rest.
+    pub copy: Option<Bf16Copy>,
+}
+
+/// A weight's value rounded to bfloat16, as the products of a bf16 step would round it: written
+/// once per step by the optimizer, in its pass over the value, so that the forward product and
+/// the backward one read two bytes a number instead of four and round nothing. Every visit of
+/// the parameters marks it stale, since the value may change; a stale copy is not read.
+#[derive(Debug, Clone, Default)]
+pub struct Bf16Copy {
+    pub data: Vec<u16>,
+    pub fresh: bool,
 }
 
 impl<D: Dimension> Param<D> {
@@ -36,7 +51,14 @@ impl<D: Dimension> Param<D> {
             value,
             grad,
             grad_is_zero: false,
+            copy: None,
         }
+    }
+
+    /// The same parameter, keeping a bf16 copy of its value (see [`Bf16Copy`]).
+    pub fn with_copy(mut self) -> Param<D> {
+        self.copy = Some(Bf16Copy::default());
+        self
     }
 
     /// Whether a product into `grad` must write it rather than add to it (it counts as zero),
@@ -60,13 +82,33 @@ impl<D: Dimension> Param<D> {
     }
 }
 
+impl Param<Ix2> {
+    /// The value in bf16, when the copy is fresh.
+    pub fn bf16(&self) -> Option<ArrayView2<'_, u16>> {
+        let copy = self.copy.as_ref().filter(|c| c.fresh)?;
+        ArrayView2::from_shape(self.value.raw_dim(), &copy.data).ok()
+    }
+}
+
 /// What [`Params::visit`] calls for each parameter: `f(name, shape, value, grad)`.
 pub type Visit<'a> = dyn FnMut(&str, &[usize], &mut [f32], &mut [f32]) + 'a;
 
+/// What [`Params::visit_copies`] calls: as [`Visit`], and the parameter's bf16 copy if it keeps
+/// one (marked stale; the optimizer writes it and marks it fresh).
+pub type VisitCopies<'a> =
+    dyn FnMut(&str, &[usize], &mut [f32], &mut [f32], Option<&mut Bf16Copy>) + 'a;
+
 /// Something with named parameters, named as in GPT-2's checkpoints (`h.0.attn.c_attn.weight`).
 pub trait Params {
+    /// Calls `f(name, shape, value, grad, copy)` for every parameter, in a fixed order.
+    fn visit_copies(&mut self, prefix: &str, f: &mut VisitCopies<'_>);
+
     /// Calls `f(name, shape, value, grad)` for every parameter, in a fixed order.
-    fn visit(&mut self, prefix: &str, f: &mut Visit<'_>);
+    fn visit(&mut self, prefix: &str, f: &mut Visit<'_>) {
+        self.visit_copies(prefix, &mut |name, shape, value, grad, _| {
+            f(name, shape, value, grad)
+        });
+    }
 
     /// Sets every gradient to zero. (A large weight's gradient is only marked as zero: the
     /// backward pass's first product writes it anyway; see [`Param::grad_is_zero`].)
@@ -90,12 +132,16 @@ pub fn join(prefix: &str, name: &str) -> String {
     }
 }
 
-pub(crate) fn visit_param<D: Dimension>(p: &mut Param<D>, name: &str, f: &mut Visit<'_>) {
+pub(crate) fn visit_param<D: Dimension>(p: &mut Param<D>, name: &str, f: &mut VisitCopies<'_>) {
     let shape = p.value.shape().to_vec();
     p.write_zero_grad();
     let value = p.value.as_slice_mut().expect("parameters are contiguous");
     let grad = p.grad.as_slice_mut().expect("gradients are contiguous");
-    f(name, &shape, value, grad);
+    if let Some(c) = &mut p.copy {
+        c.fresh = false;
+    }
+    let copy = p.copy.as_mut();
+    f(name, &shape, value, grad, copy);
 }
 
 // ANCHOR: linear
@@ -125,7 +171,7 @@ impl Linear {
         {
             return;
         }
-        matmul(x, self.weight.value.view(), y, true);
+        matmul_copy(x, self.weight.value.view(), self.weight.bf16(), y, true);
     }
 
     /// x: [N, in] (the forward input), dy: [N, out] -> dx: [N, in].
@@ -134,7 +180,8 @@ impl Linear {
         let add = !self.weight.take_grad_zero();
         matmul(x.t(), dy, self.weight.grad.view_mut(), add);
         self.bias.grad += &dy.sum_axis(Axis(0));
-        matmul(dy, self.weight.value.t(), dx, false);
+        let copy = self.weight.bf16().map(|w| w.reversed_axes());
+        matmul_copy(dy, self.weight.value.t(), copy, dx, false);
     }
 }
 // ANCHOR_END: linear
@@ -143,7 +190,7 @@ impl Linear {
     /// A layer with all parameters zero.
     pub fn zeros(fan_in: usize, fan_out: usize) -> Linear {
         Linear {
-            weight: Param::new(Array::zeros((fan_in, fan_out))),
+            weight: Param::new(Array::zeros((fan_in, fan_out))).with_copy(),
             bias: Param::new(Array::zeros(fan_out)),
             packed: None,
         }
@@ -152,7 +199,7 @@ impl Linear {
     /// GPT-2's initialisation: weights from N(0, std²), biases zero.
     pub fn init(fan_in: usize, fan_out: usize, std: f32, rng: &mut Rng) -> Linear {
         Linear {
-            weight: Param::normal(Ix2(fan_in, fan_out), std, rng),
+            weight: Param::normal(Ix2(fan_in, fan_out), std, rng).with_copy(),
             bias: Param::new(Array::zeros(fan_out)),
             packed: None,
         }
@@ -168,7 +215,7 @@ impl Linear {
         fan_out: usize,
     ) -> Result<Linear, CheckpointError> {
         Ok(Linear {
-            weight: Param::new(t.take2(&join(prefix, "weight"), fan_in, fan_out)?),
+            weight: Param::new(t.take2(&join(prefix, "weight"), fan_in, fan_out)?).with_copy(),
             bias: Param::new(t.take1(&join(prefix, "bias"), fan_out)?),
             packed: None,
         })
@@ -184,7 +231,7 @@ impl Linear {
 }
 
 impl Params for Linear {
-    fn visit(&mut self, prefix: &str, f: &mut Visit<'_>) {
+    fn visit_copies(&mut self, prefix: &str, f: &mut VisitCopies<'_>) {
         self.packed = None;
         visit_param(&mut self.weight, &join(prefix, "weight"), f);
         visit_param(&mut self.bias, &join(prefix, "bias"), f);
@@ -348,7 +395,7 @@ impl LayerNorm {
 }
 
 impl Params for LayerNorm {
-    fn visit(&mut self, prefix: &str, f: &mut Visit<'_>) {
+    fn visit_copies(&mut self, prefix: &str, f: &mut VisitCopies<'_>) {
         visit_param(&mut self.weight, &join(prefix, "weight"), f);
         visit_param(&mut self.bias, &join(prefix, "bias"), f);
     }

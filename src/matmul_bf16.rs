@@ -254,6 +254,8 @@ thread_local! {
 enum Panels<'a> {
     Packed(&'a PackedB),
     Unpacked(ArrayView2<'a, f32>),
+    /// In bf16 already (a weight's copy): packing only lays the pairs out.
+    Halves(ArrayView2<'a, u16>),
 }
 
 /// Panels `ps` of B, packed one after another into `out` as `pack_panel` packs each. Rows in
@@ -391,6 +393,147 @@ fn pack_panel(b: ArrayView2<f32>, p: usize, out: &mut [u32]) {
             out[q * NR + jj] = pair(at(2 * q, p * NR + jj), hi);
         }
     }
+}
+
+/// Panels `ps` of B, given in bf16, laid out as `pack_panels` lays out f32's (nothing to round):
+/// the pairs of rows in one piece interleaved, a group's width at a time; the pairs of columns
+/// in one piece, two neighbouring bf16 of a column, already words, transposed 8 × 8.
+fn pack_halves(b: ArrayView2<u16>, ps: std::ops::Range<usize>, out: &mut [u32]) {
+    let (k, n) = b.dim();
+    let k2 = k.div_ceil(2);
+    let words = k2 * NR;
+    let (rs, cs) = (b.strides()[0], b.strides()[1]);
+    let base = b.as_ptr();
+    // SAFETY (every read below): (kk, j) with kk < k and j < n lies inside b.
+    let half = |kk: usize, j: usize| unsafe { *base.offset(kk as isize * rs + j as isize * cs) };
+    let word = |q: usize, j: usize| {
+        let hi = if 2 * q + 1 < k { half(2 * q + 1, j) } else { 0 };
+        half(2 * q, j) as u32 | (hi as u32) << 16
+    };
+    let full = ps.end * NR <= n;
+    #[cfg(target_arch = "x86_64")]
+    if cs == 1 && full {
+        for q in 0..k / 2 {
+            for (g, p) in ps.clone().enumerate() {
+                // SAFETY: rows 2q and 2q + 1 hold NR numbers from column p · NR, and out holds
+                // NR words at panel g's pair q; the CPU has AVX-512 (matmul_bf16 checked).
+                unsafe {
+                    let r0 = base.offset(2 * q as isize * rs + (p * NR) as isize);
+                    pairs_of_half_rows(r0, r0.offset(rs), out.as_mut_ptr().add(g * words + q * NR));
+                }
+            }
+        }
+        for q in k / 2..k2 {
+            for (g, p) in ps.clone().enumerate() {
+                for jj in 0..NR {
+                    out[g * words + q * NR + jj] = word(q, p * NR + jj);
+                }
+            }
+        }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if rs == 1 && full && cs % 2 == 0 && (base as usize).is_multiple_of(4) {
+        let blocks = k2 / 8 * 8;
+        for (g, p) in ps.clone().enumerate() {
+            for c0 in (0..NR).step_by(8) {
+                let col = base.wrapping_offset((p * NR + c0) as isize * cs) as *const f32;
+                for q in (0..blocks).step_by(8) {
+                    // SAFETY: columns p·NR + c0.. (8 of them, cs / 2 words apart) hold pairs
+                    // q..q + 8 as words; out holds pair q + 7, column c0 + 7 of panel g.
+                    unsafe {
+                        crate::kernels::transpose8(
+                            col.add(q),
+                            cs / 2,
+                            out.as_mut_ptr().add(g * words + q * NR + c0) as *mut f32,
+                            NR as isize,
+                        )
+                    };
+                }
+            }
+            for q in blocks..k2 {
+                for jj in 0..NR {
+                    out[g * words + q * NR + jj] = word(q, p * NR + jj);
+                }
+            }
+        }
+        return;
+    }
+    for (g, p) in ps.enumerate() {
+        let cols = NR.min(n - p * NR);
+        let out = &mut out[g * words..(g + 1) * words];
+        for q in 0..k2 {
+            for jj in 0..NR {
+                out[q * NR + jj] = if jj < cols { word(q, p * NR + jj) } else { 0 };
+            }
+        }
+    }
+}
+
+/// out[j] = r0[j] | r1[j] << 16 for j < 32: two rows of bf16 interleaved into pairs.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn pairs_of_half_rows(r0: *const u16, r1: *const u16, out: *mut u32) {
+    use std::arch::x86_64::*;
+    for h in 0..2 {
+        // SAFETY: the caller gives 32 numbers at r0 and r1, and 32 words at out.
+        unsafe {
+            let lo = _mm512_cvtepu16_epi32(_mm256_loadu_si256(r0.add(16 * h) as *const __m256i));
+            let hi = _mm512_cvtepu16_epi32(_mm256_loadu_si256(r1.add(16 * h) as *const __m256i));
+            let w = _mm512_or_si512(lo, _mm512_slli_epi32::<16>(hi));
+            _mm512_storeu_si512(out.add(16 * h) as *mut __m512i, w);
+        }
+    }
+}
+
+/// out[i] = x[i] rounded to bf16, as the products round it (nearest, ties to even), written
+/// with streaming stores where out's lines are whole: the copy is read next step, not now.
+pub fn round_streaming(x: &[f32], out: &mut [u16]) {
+    assert_eq!(
+        x.len(),
+        out.len(),
+        "round_streaming: x and out differ in length"
+    );
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if avx512_bf16() {
+        // SAFETY: the CPU has AVX512-BF16, checked above.
+        done = unsafe { round_streaming_avx512(x, out) };
+    }
+    for (o, &v) in out[done..].iter_mut().zip(&x[done..]) {
+        *o = to_bf16(v) as u16;
+    }
+}
+
+/// `round_streaming`'s whole lines: from the first 64-byte boundary of out, 32 numbers at a
+/// time. Returns how many numbers it rounded (the rest is left to the caller), 0 unless it
+/// could start at the beginning.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn round_streaming_avx512(x: &[f32], out: &mut [u16]) -> usize {
+    use std::arch::x86_64::*;
+    let lead = out.as_ptr().align_offset(64);
+    if lead >= out.len() {
+        return 0;
+    }
+    for (o, &v) in out[..lead].iter_mut().zip(x) {
+        *o = to_bf16(v) as u16;
+    }
+    let mut i = lead;
+    while i + 32 <= x.len() {
+        // SAFETY: 32 numbers of x from i, and out's 64 bytes from i, on a 64-byte boundary.
+        unsafe {
+            let both = _mm512_cvtne2ps_pbh(
+                _mm512_loadu_ps(x.as_ptr().add(i + 16)),
+                _mm512_loadu_ps(x.as_ptr().add(i)),
+            );
+            let words = std::mem::transmute::<__m512bh, __m512i>(both);
+            _mm512_stream_si512(out.as_mut_ptr().add(i) as *mut __m512i, words);
+        }
+        i += 32;
+    }
+    _mm_sfence();
+    i
 }
 
 /// Sixteen f32 rounded to bf16 as `to_bf16` does, each in its lane's low half, by the
@@ -664,6 +807,34 @@ unsafe fn pack_both_panel(x: ArrayView2<f32>, r: usize, a_panel: &mut [u32], b: 
     }
 }
 
+/// `matmul_bf16` with B in bf16 already: a weight's copy (see [`crate::layers::Bf16Copy`]),
+/// whose panels are laid out from it as from f32, but with half the bytes read and nothing to
+/// round. The product is the same to the last bit.
+pub fn matmul_bf16_halves(
+    a: ArrayView2<f32>,
+    b: ArrayView2<u16>,
+    c: ArrayViewMut2<f32>,
+    accumulate: bool,
+) -> bool {
+    if !available() {
+        return false;
+    }
+    let a_buf = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    let a_buf = multiply(a, Panels::Halves(b), c, accumulate, a_buf);
+    BUFFERS.with(|b| *b.borrow_mut() = a_buf);
+    true
+}
+
+/// [`matmul_bf16_both_a`] with B in bf16 already, as [`matmul_bf16_halves`] takes it.
+pub fn matmul_bf16_both_a_halves(
+    a: &PackedBoth,
+    b: ArrayView2<u16>,
+    c: ArrayViewMut2<f32>,
+    accumulate: bool,
+) -> bool {
+    a.a.times(Panels::Halves(b), c, accumulate)
+}
+
 /// `matmul_bf16` with A packed already, as the A of a [`PackedBoth`].
 pub fn matmul_bf16_both_a(
     a: &PackedBoth,
@@ -760,6 +931,7 @@ fn multiply_packed(
     let (bk, n) = match b {
         Panels::Packed(b) => (b.k, b.n),
         Panels::Unpacked(b) => b.dim(),
+        Panels::Halves(b) => b.dim(),
     };
     assert_eq!(k, bk, "matmul_bf16: a is [{m}, {k}] but b is [{bk}, {n}]");
     assert_eq!(c.dim(), (m, n), "matmul_bf16: c must be [{m}, {n}]");
@@ -849,6 +1021,12 @@ fn multiply_packed(
                 let mut buf = buf.borrow_mut();
                 buf.resize(ps.len() * panel_words, 0);
                 pack_panels(b, ps.clone(), &mut buf);
+                run(&buf, ps.start)
+            }),
+            Panels::Halves(b) => PANEL.with(|buf| {
+                let mut buf = buf.borrow_mut();
+                buf.resize(ps.len() * panel_words, 0);
+                pack_halves(b, ps.clone(), &mut buf);
                 run(&buf, ps.start)
             }),
         }
@@ -1249,6 +1427,113 @@ mod tests {
                     let want = &want[p * k2 * NR..(p + 1) * k2 * NR];
                     assert_eq!(&out[..], want, "k {k}, n {n}, panel {p}");
                 }
+            }
+        }
+    }
+
+    /// Equal to the bit, or both NaN (whose payload the rounding instructions may change).
+    fn same(x: &[f32], y: &[f32]) -> bool {
+        x.len() == y.len()
+            && x.iter()
+                .zip(y)
+                .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()))
+    }
+
+    #[test]
+    fn a_bf16_copy_packs_and_multiplies_as_its_f32_original_does() {
+        if !available() {
+            return;
+        }
+        let mut rng = crate::rng::Rng::new(17);
+        let halves = |x: &Array2<f32>| x.map(|&v| to_bf16(v) as u16);
+        // k odd, short of a block of 16 and past several; n short of a panel and past one.
+        for &(k, n) in &[
+            (64, 64),
+            (67, 70),
+            (1, 33),
+            (33, 1),
+            (96, 32),
+            (300, 64),
+            (48, 96),
+        ] {
+            let (b, bt, doubled) = matrix_and_copies(&mut rng, k, n);
+            let (h, ht, hd) = (halves(&b), halves(&bt), halves(&doubled));
+            // Rows in one piece (x·W), columns in one piece (dy·Wᵀ), and strided.
+            let views = [
+                (b.view(), h.view()),
+                (bt.t(), ht.t()),
+                (
+                    doubled.slice(ndarray::s![.., ..;2]),
+                    hd.slice(ndarray::s![.., ..;2]),
+                ),
+            ];
+            let (k2, panels) = (k.div_ceil(2), n.div_ceil(NR));
+            let want = by_definition(b.view(), NR);
+            let a = Array2::from_shape_simple_fn((37, k), || rng.normal() as f32);
+            for (view, copy) in views {
+                // All panels as one group, and each on its own; memory holding 7s, as if kept
+                // from a larger product, must not show through.
+                let mut out = vec![7; panels * k2 * NR];
+                pack_halves(copy, 0..panels, &mut out);
+                assert_eq!(out, want, "k {k}, n {n}, strides {:?}", copy.strides());
+                for p in 0..panels {
+                    let mut out = vec![7; k2 * NR];
+                    pack_halves(copy, p..p + 1, &mut out);
+                    assert_eq!(
+                        out,
+                        want[p * k2 * NR..(p + 1) * k2 * NR],
+                        "k {k}, n {n}, {p}"
+                    );
+                }
+                let mut from_f32 = Array2::zeros((37, n));
+                let mut from_copy = Array2::from_elem((37, n), 1.0);
+                matmul_bf16(a.view(), view, from_f32.view_mut(), false);
+                matmul_bf16_halves(a.view(), copy, from_copy.view_mut(), false);
+                assert!(
+                    same(from_f32.as_slice().unwrap(), from_copy.as_slice().unwrap()),
+                    "product, k {k}, n {n}, strides {:?}",
+                    copy.strides()
+                );
+                // The LM head's dx: A packed both ways beforehand.
+                let mut both = PackedBoth::default();
+                both.pack(a.view());
+                let mut from_copy = Array2::from_elem((37, n), 1.0);
+                matmul_bf16_both_a_halves(&both, copy, from_copy.view_mut(), false);
+                assert!(
+                    same(from_f32.as_slice().unwrap(), from_copy.as_slice().unwrap()),
+                    "A packed beforehand, k {k}, n {n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rounding_past_the_caches_rounds_as_the_products_do_at_any_alignment() {
+        let mut rng = crate::rng::Rng::new(19);
+        let mut x: Vec<f32> = (0..200).map(|_| rng.normal() as f32).collect();
+        // A tie to even each way, a subnormal (flushed, as the instructions flush it), infinity.
+        x[3] = f32::from_bits(0x3F80_8000);
+        x[40] = f32::from_bits(0x3F81_8000);
+        x[41] = 1e-40;
+        x[77] = f32::INFINITY;
+        let mut out = vec![0u16; 240];
+        for start in 0..34 {
+            for len in [0, 1, 31, 32, 33, 100, 200] {
+                out.fill(7);
+                round_streaming(&x[..len], &mut out[start..start + len]);
+                for (i, &v) in x[..len].iter().enumerate() {
+                    assert_eq!(
+                        out[start + i],
+                        to_bf16(v) as u16,
+                        "start {start}, len {len}"
+                    );
+                }
+                assert!(
+                    out[..start]
+                        .iter()
+                        .chain(&out[start + len..])
+                        .all(|&w| w == 7)
+                );
             }
         }
     }

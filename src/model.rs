@@ -9,10 +9,10 @@ use crate::block::{Block, BlockCache};
 use crate::config::GPTConfig;
 use crate::dropout::{DropoutRates, fill_mask};
 use crate::kernels::{
-    Precision, exp_shifted_scaled_inplace, exp_shifted_sum_inplace, matmul, max_and_exp_sum,
-    precision, row_max, scale_inplace,
+    Precision, exp_shifted_scaled_inplace, exp_shifted_sum_inplace, matmul, matmul_copy,
+    max_and_exp_sum, precision, row_max, scale_inplace,
 };
-use crate::layers::{LayerNorm, Param, Params, Visit, join, visit_param};
+use crate::layers::{LayerNorm, Param, Params, VisitCopies, join, visit_param};
 use crate::matmul_bf16;
 use crate::quant::{Packed, Weights};
 use crate::rng::Rng;
@@ -89,7 +89,7 @@ impl GPT {
         let mut rng = Rng::new(seed);
         let (c, eps) = (config.n_embd, config.layer_norm_eps as f32);
         GPT {
-            wte: Param::normal(Ix2(config.vocab_size, c), 0.02, &mut rng),
+            wte: Param::normal(Ix2(config.vocab_size, c), 0.02, &mut rng).with_copy(),
             wpe: Param::normal(Ix2(config.block_size, c), 0.02, &mut rng),
             h: (0..config.n_layer)
                 .map(|_| Block::init(c, config.n_head, config.n_layer, eps, &mut rng))
@@ -114,7 +114,7 @@ impl GPT {
     ) -> GPT {
         GPT {
             config,
-            wte,
+            wte: wte.with_copy(),
             wpe,
             h,
             ln_f,
@@ -247,7 +247,8 @@ impl GPT {
             .as_ref()
             .is_some_and(|w| w.forward(a.lnf.view(), a.logits.view_mut(), false))
         {
-            matmul(a.lnf.view(), wte.t(), a.logits.view_mut(), false);
+            let copy = self.wte.bf16().map(|w| w.reversed_axes());
+            matmul_copy(a.lnf.view(), wte.t(), copy, a.logits.view_mut(), false);
         }
 
         let Some(y) = a.targets.as_ref() else {
@@ -296,7 +297,17 @@ impl GPT {
             // both in one pass (dwte computed transposed, as `matmul_bf16` would).
             self.dlogits_bf16.pack(dlogits.view());
             let packed = &self.dlogits_bf16;
-            matmul_bf16::matmul_bf16_both_a(packed, self.wte.value.view(), dlnf.view_mut(), false);
+            match self.wte.bf16() {
+                Some(wte) => {
+                    matmul_bf16::matmul_bf16_both_a_halves(packed, wte, dlnf.view_mut(), false)
+                }
+                None => matmul_bf16::matmul_bf16_both_a(
+                    packed,
+                    self.wte.value.view(),
+                    dlnf.view_mut(),
+                    false,
+                ),
+            };
             let dwte = self.wte.grad.view_mut().reversed_axes();
             matmul_bf16::matmul_bf16_packed(a.lnf.t(), packed.as_b(), dwte, add);
         } else {
@@ -566,14 +577,14 @@ impl GPT {
 }
 
 impl Params for GPT {
-    fn visit(&mut self, prefix: &str, f: &mut Visit<'_>) {
+    fn visit_copies(&mut self, prefix: &str, f: &mut VisitCopies<'_>) {
         self.wte_packed = None;
         visit_param(&mut self.wte, &join(prefix, "wte.weight"), f);
         visit_param(&mut self.wpe, &join(prefix, "wpe.weight"), f);
         for (l, block) in self.h.iter_mut().enumerate() {
-            block.visit(&join(prefix, &format!("h.{l}")), f);
+            block.visit_copies(&join(prefix, &format!("h.{l}")), f);
         }
-        self.ln_f.visit(&join(prefix, "ln_f"), f);
+        self.ln_f.visit_copies(&join(prefix, "ln_f"), f);
     }
 
     fn zero_grad(&mut self) {

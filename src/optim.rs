@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use crate::kernels::{Precision, precision};
 use crate::layers::Params;
 
 /// AdamW's settings; the defaults are GPT-2's (and nanoGPT's).
@@ -75,9 +76,12 @@ impl AdamW {
         let correction1 = 1.0 - beta1.powi(self.t as i32);
         let correction2_sqrt = (1.0 - beta2.powi(self.t as i32)).sqrt();
         let mut moments = self.moments.iter_mut();
-        model.visit("", &mut |name, shape, value, grad| {
+        // Training in bf16, a weight's bf16 copy is written in the same pass as its value.
+        let copies = precision() == Precision::Bf16 && crate::matmul_bf16::available();
+        model.visit_copies("", &mut |name, shape, value, grad, copy| {
             let (own, m, v) = moments.next().expect("the same parameters as at creation");
             debug_assert_eq!(own, name);
+            let value_len = value.len();
             let decay = if shape.len() >= 2 {
                 1.0 - lr * weight_decay
             } else {
@@ -94,12 +98,26 @@ impl AdamW {
             };
             // Every number is updated on its own, so large tensors are split across the threads.
             const CHUNK: usize = 1 << 15;
-            value
+            let chunks = value
                 .par_chunks_mut(CHUNK)
                 .zip(grad.par_chunks(CHUNK))
                 .zip(m.par_chunks_mut(CHUNK))
-                .zip(v.par_chunks_mut(CHUNK))
-                .for_each(|(((value, grad), m), v)| adamw_update(value, grad, m, v, update));
+                .zip(v.par_chunks_mut(CHUNK));
+            match copy.filter(|_| copies) {
+                Some(copy) => {
+                    copy.data.resize(value_len, 0);
+                    chunks.zip(copy.data.par_chunks_mut(CHUNK)).for_each(
+                        |((((value, grad), m), v), copy)| {
+                            adamw_update(value, grad, m, v, update);
+                            // Rounded while the chunk is in cache.
+                            crate::matmul_bf16::round_streaming(value, copy);
+                        },
+                    );
+                    copy.fresh = true;
+                }
+                None => chunks
+                    .for_each(|(((value, grad), m), v)| adamw_update(value, grad, m, v, update)),
+            }
         });
     }
     // ANCHOR_END: step
