@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Two builds of `gpt2` side by side on GPT-2 124M's training step (B = 4, T = 64), in bf16 and in
 # f32: three rounds in turn, each timing both builds one after the other, since the machine's
-# speed drifts by 10-20% over minutes. Each argument is a `gpt2` binary, e.g. one built at an
-# earlier commit in a `git worktree` and copied to /tmp/before:
+# speed drifts by 10-20% over minutes; each run prints its line of times and its peak memory.
+# Each argument is a `gpt2` binary, e.g. one built at an earlier commit in a `git worktree` and
+# copied to /tmp/before:
 #   scripts/ab_rounds.sh /tmp/before/gpt2 /tmp/after/gpt2 > book/runs/xeon-amx/memory-passes.txt
 set -euo pipefail
 if [ $# -ne 2 ]; then
@@ -14,7 +15,7 @@ for round in 1 2 3; do
         for bin in "$1" "$2"; do
             args=(bench --preset gpt2 --batch 4 --seq 64 --steps 10 --generate 0 --precision "$precision")
             echo "round $round: $bin ${args[*]}"
-            "$bin" "${args[@]}" 2>/dev/null | sed -n 2p
+            "$bin" "${args[@]}" 2>/dev/null | grep -E '^(training|peak)'
         done
     done
 done
