@@ -511,9 +511,9 @@ pub fn round_streaming(x: &[f32], out: &mut [u16]) {
     }
 }
 
-/// `round_streaming`'s whole lines: from the first 64-byte boundary of out, 32 numbers at a
-/// time. Returns how many numbers it rounded (the rest is left to the caller), 0 unless it
-/// could start at the beginning.
+/// `round_streaming` up to the first 64-byte boundary of out one number at a time, then whole
+/// lines, 32 numbers each. Returns how many numbers it rounded, from the first (the rest, short
+/// of a line, is left to the caller): none if out ends before the boundary.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
 unsafe fn round_streaming_avx512(x: &[f32], out: &mut [u16]) -> usize {
