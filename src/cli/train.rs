@@ -116,8 +116,9 @@ pub struct TrainArgs {
     dropout: Option<f32>,
 
     /// The matrix multiplies' precision: f32, or bf16 with f32 sums, master weights and optimizer
-    /// (mixed precision; needs AVX512-BF16, and runs on AMX where the CPU has it). Checkpoints
-    /// stay f32
+    /// (mixed precision; needs AVX512-BF16, and runs on AMX where the CPU has it). In bf16 the
+    /// optimizer also keeps each weight matrix rounded to bf16 for the next step's products (2
+    /// bytes more per number). Checkpoints stay f32
     #[arg(long, value_enum, default_value = "f32")]
     precision: super::PrecisionArg,
 
