@@ -223,24 +223,30 @@ pub fn matmul_bf16(
     c: ArrayViewMut2<f32>,
     accumulate: bool,
 ) -> bool {
-    if !available() {
-        return false;
-    }
     // A tall A stored by columns (dW = dyᵀ·x of the LM head) packs slowly, row pairs being far
     // apart; its transpose packs fast as a B. So compute cᵀ = bᵀ·aᵀ instead.
     let (m, n) = (a.nrows(), b.ncols());
     if a.strides()[0] == 1 && a.strides()[1] != 1 && m > n {
         return matmul_bf16(b.t(), a.t(), c.reversed_axes(), accumulate);
     }
-    multiply_in_kept_memory(a, Panels::Unpacked(b), c, accumulate);
-    true
+    multiply_in_kept_memory(a, Panels::Unpacked(b), c, accumulate)
 }
 
-/// `multiply`, packing A into this thread's memory of its last product.
-fn multiply_in_kept_memory(a: ArrayView2<f32>, b: Panels, c: ArrayViewMut2<f32>, accumulate: bool) {
+/// `multiply`, packing A into this thread's memory of its last product. Returns false, doing
+/// nothing, where the CPU lacks AVX512-BF16.
+fn multiply_in_kept_memory(
+    a: ArrayView2<f32>,
+    b: Panels,
+    c: ArrayViewMut2<f32>,
+    accumulate: bool,
+) -> bool {
+    if !available() {
+        return false;
+    }
     let a_buf = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
     let a_buf = multiply(a, b, c, accumulate, a_buf);
     BUFFERS.with(|b| *b.borrow_mut() = a_buf);
+    true
 }
 
 thread_local! {
@@ -822,11 +828,7 @@ pub fn matmul_bf16_halves(
     c: ArrayViewMut2<f32>,
     accumulate: bool,
 ) -> bool {
-    if !available() {
-        return false;
-    }
-    multiply_in_kept_memory(a, Panels::Halves(b), c, accumulate);
-    true
+    multiply_in_kept_memory(a, Panels::Halves(b), c, accumulate)
 }
 
 /// [`matmul_bf16_both_a`] with B in bf16 already, as [`matmul_bf16_halves`] takes it.
@@ -1443,6 +1445,17 @@ mod tests {
                 .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()))
     }
 
+    /// Each panel of `copy` packed on its own is its part of `want`; memory holding 7s, as if
+    /// kept from a larger product, must not show through.
+    fn each_panel_packs_as(copy: ArrayView2<u16>, want: &[u32], what: &str) {
+        let words = copy.nrows().div_ceil(2) * NR;
+        for (p, want) in want.chunks_exact(words).enumerate() {
+            let mut out = vec![7; words];
+            pack_halves(copy, p..p + 1, &mut out);
+            assert_eq!(out, want, "{what}, panel {p}");
+        }
+    }
+
     #[test]
     fn a_bf16_copy_packs_and_multiplies_as_its_f32_original_does() {
         if !available() {
@@ -1480,15 +1493,7 @@ mod tests {
                 let mut out = vec![7; panels * k2 * NR];
                 pack_halves(copy, 0..panels, &mut out);
                 assert_eq!(out, want, "k {k}, n {n}, strides {:?}", copy.strides());
-                for p in 0..panels {
-                    let mut out = vec![7; k2 * NR];
-                    pack_halves(copy, p..p + 1, &mut out);
-                    assert_eq!(
-                        out,
-                        want[p * k2 * NR..(p + 1) * k2 * NR],
-                        "k {k}, n {n}, {p}"
-                    );
-                }
+                each_panel_packs_as(copy, &want, &format!("k {k}, n {n}"));
                 let mut from_f32 = Array2::zeros((37, n));
                 let mut from_copy = Array2::from_elem((37, n), 1.0);
                 matmul_bf16(a.view(), view, from_f32.view_mut(), false);
@@ -1513,18 +1518,7 @@ mod tests {
             if k % 2 == 0 {
                 let rows = ndarray::s![..k - 1, ..];
                 let (view, copy) = (bt.t().slice_move(rows), ht.t().slice_move(rows));
-                let want = by_definition(view, NR);
-                let k2 = k / 2;
-                for p in 0..panels {
-                    let mut out = vec![7; k2 * NR];
-                    pack_halves(copy, p..p + 1, &mut out);
-                    assert_eq!(
-                        out,
-                        want[p * k2 * NR..(p + 1) * k2 * NR],
-                        "k {}, {p}",
-                        k - 1
-                    );
-                }
+                each_panel_packs_as(copy, &by_definition(view, NR), &format!("k {}", k - 1));
             }
         }
     }
