@@ -1205,8 +1205,9 @@ enum Store {
 }
 
 /// A c of this many numbers or more (4 MiB: twice a core's L2 on the Xeons with AMX) is
-/// written with [`Store::Stream`]. (GPT-2's dW of c_attn and c_fc; a smaller c, like the dx
-/// the next layer reads at once, stays in cache.)
+/// written with [`Store::Stream`]. (GPT-2's dW of c_attn and of both MLP matrices, the LM
+/// head's dwte, the logits; a smaller c, like the dx the next layer reads at once, stays in
+/// cache.)
 const STREAM_MIN: usize = 1 << 20;
 
 /// Does a tile's write-back go past the caches?
