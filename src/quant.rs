@@ -12,9 +12,11 @@
 //! The row of activations that meets the weights is rounded the same way, to int8 per block, so
 //! that each block's dot product is one of small integers, exact in int32: the CPU's byte dot
 //! product (AVX-512 VNNI's `vpdpbusd`, 64 multiply-adds of unsigned by signed bytes per
-//! instruction) computes it, and one f32 multiply-add per block scales it by d_w·d_x.
+//! instruction) computes it, and one f32 multiply-add per block scales it by d_w·d_x. The
+//! weights are stored in panels of 16 rows (see [`place`]), so that each of the instruction's
+//! 16 int32 lanes sums one row: eight instructions give a block's sums for 16 rows at once.
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 use crate::bf16::Bf16Matrix;
@@ -28,9 +30,8 @@ pub const BLOCK: usize = 32;
 pub enum QuantKind {
     /// 8 bits per weight, q + 128 stored as a byte.
     Int8,
-    /// 4 bits per weight, q + 8 stored in a nibble. Blocks go in pairs: byte j of a pair
-    /// holds weight j of its first block (low nibble) and of its second (high nibble), so that
-    /// one 32-byte load and two masks give both blocks.
+    /// 4 bits per weight, q + 8 stored in a nibble: the numbers in int8's order, two to a byte,
+    /// the first in the low nibble.
     Int4,
 }
 
@@ -41,6 +42,11 @@ impl QuantKind {
             QuantKind::Int8 => BLOCK,
             QuantKind::Int4 => BLOCK / 2,
         }
+    }
+
+    /// Bytes of one block of a panel: the block's integers for each of its 16 rows.
+    fn panel_block_bytes(self) -> usize {
+        PANEL * self.block_bytes()
     }
 
     /// What is added to q to store it unsigned (the byte product needs unsigned weights).
@@ -78,18 +84,29 @@ pub fn quantize_block(w: &[f32; BLOCK], kind: QuantKind) -> (f32, [i8; BLOCK]) {
 }
 // ANCHOR_END: quantize
 
+/// Rows per panel: one for each int32 lane of an AVX-512 register.
+const PANEL: usize = 16;
+
+/// Where number `k` of block `b` of row `i` of a panel (i < 16) goes among the panel's
+/// `blocks` · 512 numbers: block after block, and within a block in 8 slices of 64 numbers,
+/// slice s holding numbers 4s to 4s + 3 of every row, row i's at 4i. A slice is one load, and
+/// `vpdpbusd` adds each 4 of its products into one int32 lane: lane i sums row i alone.
+fn place(b: usize, i: usize, k: usize) -> usize {
+    b * PANEL * BLOCK + k / 4 * 4 * PANEL + 4 * i + k % 4
+}
+
 /// A matrix of integer weights, [rows, cols], one row per output: row i is weightᵀ's row i.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QMatrix {
     kind: QuantKind,
     rows: usize,
     cols: usize,
-    /// Blocks per row: cols / 32, rounded up to an even number (the last ones padded with
-    /// zeros): the kernel takes them in pairs.
+    /// Blocks per row: cols / 32, rounded up (the last one padded with zeros).
     blocks: usize,
-    /// The integers of every block, row after row, stored unsigned.
+    /// The integers, stored unsigned, in panels of 16 rows (the last padded with zero rows),
+    /// each in [`place`]'s order.
     data: Vec<u8>,
-    /// Every block's scale.
+    /// The scales, panel after panel, block after block: 16 per block, one per row.
     scales: Vec<f32>,
 }
 
@@ -97,20 +114,21 @@ impl QMatrix {
     /// Rounds every block of 32 numbers of each row of `w` to `kind`.
     pub fn from_f32(w: ArrayView2<f32>, kind: QuantKind) -> QMatrix {
         let (rows, cols) = w.dim();
-        let mut blocks = cols.div_ceil(BLOCK);
-        // Blocks go in pairs through the kernel (and int4 stores them so).
-        blocks += blocks % 2;
-        let bytes = kind.block_bytes();
-        let mut data = vec![0u8; rows * blocks * bytes];
-        let mut scales = vec![0.0f32; rows * blocks];
-        data.par_chunks_mut((blocks * bytes).max(1))
-            .zip(scales.par_chunks_mut(blocks.max(1)))
-            .zip(w.outer_iter().into_par_iter())
-            .for_each(|((data, scales), row)| {
-                for (b, scale) in scales.iter_mut().enumerate() {
-                    let (d, q) = quantize_block(&block_at(|k| row.get(k).copied(), b), kind);
-                    *scale = d;
-                    store(&q, kind, b, data);
+        let blocks = cols.div_ceil(BLOCK);
+        let panels = rows.div_ceil(PANEL);
+        let mut data = vec![0u8; panels * blocks * kind.panel_block_bytes()];
+        let mut scales = vec![0.0f32; panels * blocks * PANEL];
+        data.par_chunks_mut((blocks * kind.panel_block_bytes()).max(1))
+            .zip(scales.par_chunks_mut((blocks * PANEL).max(1)))
+            .enumerate()
+            .for_each(|(p, (data, scales))| {
+                for (i, row) in (p * PANEL..rows.min((p + 1) * PANEL)).enumerate() {
+                    let row = w.row(row);
+                    for b in 0..blocks {
+                        let (d, q) = quantize_block(&block_at(|k| row.get(k).copied(), b), kind);
+                        scales[b * PANEL + i] = d;
+                        store(&q, kind, b, i, data);
+                    }
                 }
             });
         QMatrix {
@@ -138,7 +156,7 @@ impl QMatrix {
         for (i, mut row) in out.outer_iter_mut().enumerate() {
             for b in 0..self.blocks {
                 let q = self.block_ints(i, b);
-                let d = self.scales[i * self.blocks + b];
+                let d = self.scale(i, b);
                 for k in 0..BLOCK.min(self.cols.saturating_sub(b * BLOCK)) {
                     row[b * BLOCK + k] = d * q[k] as f32;
                 }
@@ -147,17 +165,45 @@ impl QMatrix {
         out
     }
 
+    /// The integers of block `b` of row `row`.
     fn block_ints(&self, row: usize, b: usize) -> [i8; BLOCK] {
-        let bytes = self.blocks * self.kind.block_bytes();
-        load(&self.data[row * bytes..(row + 1) * bytes], self.kind, b)
+        load(self.panel(row / PANEL).0, self.kind, b, row % PANEL)
+    }
+
+    /// The scale of block `b` of row `row`.
+    fn scale(&self, row: usize, b: usize) -> f32 {
+        self.panel(row / PANEL).1[b * PANEL + row % PANEL]
+    }
+
+    /// Panel p's integers and scales.
+    fn panel(&self, p: usize) -> (&[u8], &[f32]) {
+        let (bytes, scales) = (
+            self.blocks * self.kind.panel_block_bytes(),
+            self.blocks * PANEL,
+        );
+        (
+            &self.data[p * bytes..(p + 1) * bytes],
+            &self.scales[p * scales..(p + 1) * scales],
+        )
     }
 
     // ANCHOR: forward
     /// y = x·selfᵀ, or y += x·selfᵀ: x: [M, cols] -> y: [M, rows]. Each row of x is rounded to
-    /// int8 per block first; the rows of the matrix are split across the threads, and each
-    /// weight row, once read, meets every row of x while it is in the cache.
-    pub fn matmul(&self, x: ArrayView2<f32>, mut y: ArrayViewMut2<f32>, accumulate: bool) {
-        const CHUNK: usize = 16;
+    /// int8 per block first; the panels of the matrix are split across the threads, and each
+    /// panel, once read, meets every row of x while it is in the cache, eight rows at a time.
+    pub fn matmul(&self, x: ArrayView2<f32>, y: ArrayViewMut2<f32>, accumulate: bool) {
+        self.matmul_on(Kernel::detect(), x, y, accumulate)
+    }
+
+    fn matmul_on(
+        &self,
+        kernel: Kernel,
+        x: ArrayView2<f32>,
+        mut y: ArrayViewMut2<f32>,
+        accumulate: bool,
+    ) {
+        // Panels per task: enough work to share out, few enough to split GPT-2's matrices.
+        const TASK: usize = 2;
         assert_eq!(
             x.ncols(),
             self.cols,
@@ -168,48 +214,49 @@ impl QMatrix {
             (x.nrows(), self.rows),
             "QMatrix::matmul: y's shape"
         );
-        let m = x.nrows();
         let acts: Vec<QRow> = x
             .outer_iter()
+            .into_par_iter()
             .map(|row| match row.as_slice() {
                 Some(r) => QRow::new(r, self),
                 None => QRow::new(&row.to_vec(), self),
             })
             .collect();
-        let kernel = Kernel::detect();
-        let bytes = self.blocks * self.kind.block_bytes();
-        // Computed as yᵀ, [rows, M], so that each thread writes one contiguous piece.
-        let mut yt = vec![0.0f32; self.rows * m];
-        yt.par_chunks_mut(CHUNK * m)
+        y.axis_chunks_iter_mut(Axis(1), TASK * PANEL)
+            .into_par_iter()
             .enumerate()
-            .for_each(|(c, out)| {
-                for (j, out) in out.chunks_mut(m).enumerate() {
-                    let row = c * CHUNK + j;
-                    let w = &self.data[row * bytes..(row + 1) * bytes];
-                    let s = &self.scales[row * self.blocks..(row + 1) * self.blocks];
-                    // Four rows of x per pass over the weight row: its bytes are loaded and
-                    // unpacked once for all four.
-                    let mut o = out.chunks_exact_mut(4);
-                    let mut a = acts.chunks_exact(4);
-                    for (o, a) in (&mut o).zip(&mut a) {
-                        o.copy_from_slice(&kernel.dot4(
-                            self.kind,
-                            w,
-                            s,
-                            [&a[0], &a[1], &a[2], &a[3]],
-                        ));
-                    }
-                    for (o, a) in o.into_remainder().iter_mut().zip(a.remainder()) {
-                        *o = kernel.dot(self.kind, w, s, a);
+            .for_each(|(t, mut y)| {
+                for (j, mut y) in y.axis_chunks_iter_mut(Axis(1), PANEL).enumerate() {
+                    let (w, scales) = self.panel(t * TASK + j);
+                    let mut put = |r: usize, out: [f32; PANEL]| {
+                        for (y, v) in y.row_mut(r).iter_mut().zip(out) {
+                            *y = if accumulate { *y + v } else { v };
+                        }
+                    };
+                    // Eight rows at a time, then four, then one.
+                    let mut r = 0;
+                    while r < acts.len() {
+                        let a = &acts[r..];
+                        let k = self.kind;
+                        if a.len() >= 8 {
+                            let x = std::array::from_fn(|i| &a[i]);
+                            for (i, out) in kernel.panel8(k, w, scales, x).into_iter().enumerate() {
+                                put(r + i, out);
+                            }
+                            r += 8;
+                        } else if a.len() >= 4 {
+                            let x = std::array::from_fn(|i| &a[i]);
+                            for (i, out) in kernel.panel4(k, w, scales, x).into_iter().enumerate() {
+                                put(r + i, out);
+                            }
+                            r += 4;
+                        } else {
+                            put(r, kernel.panel(k, w, scales, &a[0]));
+                            r += 1;
+                        }
                     }
                 }
             });
-        for (i, mut yrow) in y.outer_iter_mut().enumerate() {
-            for (j, v) in yrow.iter_mut().enumerate() {
-                let p = yt[j * m + i];
-                *v = if accumulate { *v + p } else { p };
-            }
-        }
     }
     // ANCHOR_END: forward
 }
@@ -219,42 +266,27 @@ fn block_at(get: impl Fn(usize) -> Option<f32>, b: usize) -> [f32; BLOCK] {
     std::array::from_fn(|k| get(b * BLOCK + k).unwrap_or(0.0))
 }
 
-/// Stores block `b`'s integers unsigned into its row's bytes `row`, in `kind`'s layout.
-fn store(q: &[i8; BLOCK], kind: QuantKind, b: usize, row: &mut [u8]) {
-    let off = kind.offset();
-    match kind {
-        QuantKind::Int8 => {
-            for (o, &q) in row[b * BLOCK..(b + 1) * BLOCK].iter_mut().zip(q) {
-                *o = (q as i32 + off) as u8;
-            }
-        }
-        QuantKind::Int4 => {
-            let (pair, shift) = (b / 2 * BLOCK, 4 * (b % 2));
-            for (o, &q) in row[pair..pair + BLOCK].iter_mut().zip(q) {
-                *o |= ((q as i32 + off) as u8) << shift;
-            }
+/// Stores the integers of block `b` of row `i` unsigned into the bytes `panel` of its panel.
+fn store(q: &[i8; BLOCK], kind: QuantKind, b: usize, i: usize, panel: &mut [u8]) {
+    for (k, &q) in q.iter().enumerate() {
+        let (at, v) = (place(b, i, k), (q as i32 + kind.offset()) as u8);
+        match kind {
+            QuantKind::Int8 => panel[at] = v,
+            QuantKind::Int4 => panel[at / 2] |= v << (4 * (at % 2)),
         }
     }
 }
 
-/// Block `b`'s integers back from its row's bytes `row`.
-fn load(row: &[u8], kind: QuantKind, b: usize) -> [i8; BLOCK] {
-    let off = kind.offset();
-    let mut q = [0i8; BLOCK];
-    match kind {
-        QuantKind::Int8 => {
-            for (q, &v) in q.iter_mut().zip(&row[b * BLOCK..(b + 1) * BLOCK]) {
-                *q = (v as i32 - off) as i8;
-            }
-        }
-        QuantKind::Int4 => {
-            let (pair, shift) = (b / 2 * BLOCK, 4 * (b % 2));
-            for (q, &v) in q.iter_mut().zip(&row[pair..pair + BLOCK]) {
-                *q = (((v >> shift) & 0x0F) as i32 - off) as i8;
-            }
-        }
-    }
-    q
+/// The integers of block `b` of row `i` back from the bytes `panel` of its panel.
+fn load(panel: &[u8], kind: QuantKind, b: usize, i: usize) -> [i8; BLOCK] {
+    std::array::from_fn(|k| {
+        let at = place(b, i, k);
+        let v = match kind {
+            QuantKind::Int8 => panel[at],
+            QuantKind::Int4 => (panel[at / 2] >> (4 * (at % 2))) & 0x0F,
+        };
+        (v as i32 - kind.offset()) as i8
+    })
 }
 
 /// A row of activations rounded to int8 per block.
@@ -305,166 +337,168 @@ impl Kernel {
         Kernel::Scalar
     }
 
-    fn dot4(self, kind: QuantKind, w: &[u8], scales: &[f32], x: [&QRow; 4]) -> [f32; 4] {
+    /// A panel of weights (its integers and scales) times eight rows of activations.
+    fn panel8(self, kind: QuantKind, w: &[u8], scales: &[f32], x: [&QRow; 8]) -> [[f32; PANEL]; 8] {
         match self {
-            Kernel::Scalar => x.map(|x| dot_scalar(kind, w, scales, x)),
+            Kernel::Scalar => x.map(|x| panel_scalar(kind, w, scales, x)),
             // SAFETY: detect() saw every feature the kernel is compiled for.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Vnni => unsafe { vnni::dot4(kind, w, scales, x) },
+            Kernel::Vnni => unsafe { vnni::panel8(kind, w, scales, x) },
         }
     }
 
-    fn dot(self, kind: QuantKind, w: &[u8], scales: &[f32], x: &QRow) -> f32 {
+    /// A panel of weights times four rows of activations.
+    fn panel4(self, kind: QuantKind, w: &[u8], scales: &[f32], x: [&QRow; 4]) -> [[f32; PANEL]; 4] {
         match self {
-            Kernel::Scalar => dot_scalar(kind, w, scales, x),
+            Kernel::Scalar => x.map(|x| panel_scalar(kind, w, scales, x)),
             // SAFETY: detect() saw every feature the kernel is compiled for.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Vnni => unsafe { vnni::dot(kind, w, scales, x) },
+            Kernel::Vnni => unsafe { vnni::panel4(kind, w, scales, x) },
+        }
+    }
+
+    /// A panel of weights times one row of activations.
+    fn panel(self, kind: QuantKind, w: &[u8], scales: &[f32], x: &QRow) -> [f32; PANEL] {
+        match self {
+            Kernel::Scalar => panel_scalar(kind, w, scales, x),
+            // SAFETY: detect() saw every feature the kernel is compiled for.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Vnni => unsafe { vnni::panel(kind, w, scales, x) },
         }
     }
 }
 
-/// Σ over blocks of d_w · d_x · Σ q_w q_x, one block at a time.
-fn dot_scalar(kind: QuantKind, w: &[u8], scales: &[f32], x: &QRow) -> f32 {
-    let mut sum = 0.0f32;
-    for (b, &dw) in scales.iter().enumerate() {
-        let qw = load(w, kind, b);
-        let qx = &x.q[b * BLOCK..(b + 1) * BLOCK];
-        let ints: i32 = qw.iter().zip(qx).map(|(&a, &b)| a as i32 * b as i32).sum();
-        sum += dw * x.d[b] * ints as f32;
-    }
-    sum
+/// For each row of the panel, Σ over blocks of d_w · d_x · Σ q_w q_x, one block at a time.
+fn panel_scalar(kind: QuantKind, w: &[u8], scales: &[f32], x: &QRow) -> [f32; PANEL] {
+    std::array::from_fn(|i| {
+        let mut sum = 0.0f32;
+        for b in 0..x.d.len() {
+            let qw = load(w, kind, b, i);
+            let qx = &x.q[b * BLOCK..(b + 1) * BLOCK];
+            let ints: i32 = qw.iter().zip(qx).map(|(&a, &b)| a as i32 * b as i32).sum();
+            sum += scales[b * PANEL + i] * x.d[b] * ints as f32;
+        }
+        sum
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
 mod vnni {
     use std::arch::x86_64::*;
 
-    use super::{BLOCK, QRow, QuantKind};
+    use super::{BLOCK, PANEL, QRow, QuantKind};
 
-    /// For pair j of a group of 16 blocks: lanes 0-7 take the group's scale 2j, lanes 8-15
-    /// scale 2j + 1.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn pair_lanes(j: i32) -> __m512i {
-        _mm512_setr_epi32(
-            2 * j,
-            2 * j,
-            2 * j,
-            2 * j,
-            2 * j,
-            2 * j,
-            2 * j,
-            2 * j,
-            2 * j + 1,
-            2 * j + 1,
-            2 * j + 1,
-            2 * j + 1,
-            2 * j + 1,
-            2 * j + 1,
-            2 * j + 1,
-            2 * j + 1,
-        )
-    }
-
-    /// Blocks 2p and 2p + 1 of a weight row, 64 bytes: int8 as stored; int4 from its 32 bytes,
-    /// the low nibbles (block 2p) then the high ones (block 2p + 1).
+    /// Slice s of block b of a panel: numbers 4s to 4s + 3 of each of its 16 rows, row i's in
+    /// int32 lane i. int8 as stored; int4 from 32 bytes, each widened to 16 bits and its high
+    /// nibble moved into the upper byte.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw")]
-    unsafe fn weights(kind: QuantKind, w: &[u8], p: usize) -> __m512i {
-        // SAFETY: the callers keep pair p inside w.
+    unsafe fn weights(kind: QuantKind, w: *const u8, b: usize, s: usize) -> __m512i {
+        // SAFETY: the callers keep block b inside the panel.
         unsafe {
             match kind {
-                QuantKind::Int8 => _mm512_loadu_si512(w.as_ptr().add(2 * p * BLOCK).cast()),
+                QuantKind::Int8 => _mm512_loadu_si512(w.add((8 * b + s) * 64).cast()),
                 QuantKind::Int4 => {
-                    let v = _mm256_loadu_si256(w.as_ptr().add(p * BLOCK).cast());
-                    let both = _mm512_inserti64x4::<1>(
-                        _mm512_castsi256_si512(v),
-                        _mm256_srli_epi16::<4>(v),
-                    );
-                    _mm512_and_si512(both, _mm512_set1_epi8(0x0F))
+                    let v = _mm256_loadu_si256(w.add((8 * b + s) * 32).cast());
+                    let x = _mm512_cvtepu8_epi16(v);
+                    let both = _mm512_or_si512(x, _mm512_slli_epi16::<4>(x));
+                    _mm512_and_si512(both, _mm512_set1_epi16(0x0F0F))
                 }
             }
         }
     }
 
     // ANCHOR: vnni
-    /// Rows of int8 or int4 weights times R rows of int8 activations, two blocks at a time:
-    /// `vpdpbusd` adds, in each of 16 int32 lanes, four products of an unsigned weight byte
-    /// and a signed activation byte, so lanes 0-7 hold block 2p's exact integer sum and lanes
-    /// 8-15 block 2p + 1's; one multiply-add scales each half by its d_w·d_x. The weights'
-    /// storage offset comes out at the end, as Σ_b d_w · correction_b.
+    /// A panel of 16 rows of int8 or int4 weights times R rows of int8 activations, a block at
+    /// a time: `vpdpbusd` multiplies a slice of the panel (four unsigned weight bytes of each
+    /// row) by four signed activation bytes, the same in every lane, and adds the four products
+    /// into each row's int32 lane, so eight of them leave the block's exact integer sums of all
+    /// 16 rows side by side. One multiply-add scales each lane by its row's d_w times the
+    /// block's d_x, and another takes out what the weights' storage offset added,
+    /// d_w · correction. No lane is ever summed across: lane i is output i.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn dot_rows<const R: usize>(
+    unsafe fn panel_rows<const R: usize, const S: usize>(
         kind: QuantKind,
         w: &[u8],
         scales: &[f32],
         x: [&QRow; R],
-    ) -> [f32; R] {
-        let blocks = scales.len();
-        assert!(blocks.is_multiple_of(2) && w.len() >= blocks * kind.block_bytes());
+    ) -> [[f32; PANEL]; R] {
+        let blocks = scales.len() / PANEL;
+        assert!(w.len() >= blocks * kind.panel_block_bytes());
         assert!(
             x.iter()
-                .all(|x| x.d.len() >= blocks && x.q.len() >= blocks * BLOCK)
+                .all(|x| x.d.len() == blocks && x.q.len() == blocks * BLOCK)
         );
         let mut acc = [_mm512_setzero_ps(); R];
-        let mut offset = [_mm512_setzero_ps(); R];
-        for group in (0..blocks).step_by(16) {
-            // The group's 16 scales of weights and of each row of activations (fewer at the
-            // end of the row: the lanes past it stay 0).
-            let mask: __mmask16 = if blocks - group >= 16 {
-                0xFFFF
-            } else {
-                (1u16 << (blocks - group)) - 1
-            };
-            // SAFETY: the mask keeps every load inside the row's blocks.
-            let dw = unsafe { _mm512_maskz_loadu_ps(mask, scales.as_ptr().add(group)) };
-            let mut scale = [_mm512_setzero_ps(); R];
-            for r in 0..R {
-                let (dx, c) = unsafe {
-                    (
-                        _mm512_maskz_loadu_ps(mask, x[r].d.as_ptr().add(group)),
-                        _mm512_maskz_loadu_ps(mask, x[r].correction.as_ptr().add(group)),
-                    )
-                };
-                scale[r] = _mm512_mul_ps(dw, dx);
-                offset[r] = _mm512_fmadd_ps(dw, c, offset[r]);
-            }
-            for j in 0..(blocks - group).min(16) / 2 {
-                let p = group / 2 + j;
-                // SAFETY: the asserts above keep pair p inside w and every x.q.
-                let wv = unsafe { weights(kind, w, p) };
-                let lanes = pair_lanes(j as i32);
+        for b in 0..blocks {
+            // S sums per row, each over every S-th slice: one instruction's result is ready
+            // only a few cycles after it starts, so a single chain of them would wait.
+            let mut ints = [[_mm512_setzero_si512(); S]; R];
+            for s in 0..BLOCK / 4 {
+                // SAFETY: the asserts above keep block b inside w and every x.q.
+                let wv = unsafe { weights(kind, w.as_ptr(), b, s) };
                 for r in 0..R {
-                    let acts =
-                        unsafe { _mm512_loadu_si512(x[r].q.as_ptr().add(2 * p * BLOCK).cast()) };
-                    let ints = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, acts);
-                    let s = _mm512_permutexvar_ps(lanes, scale[r]);
-                    acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ints), s, acc[r]);
+                    let four = unsafe {
+                        x[r].q
+                            .as_ptr()
+                            .add(b * BLOCK + 4 * s)
+                            .cast::<i32>()
+                            .read_unaligned()
+                    };
+                    let sum = &mut ints[r][s % S];
+                    *sum = _mm512_dpbusd_epi32(*sum, wv, _mm512_set1_epi32(four));
                 }
             }
+            let dw = unsafe { _mm512_loadu_ps(scales.as_ptr().add(b * PANEL)) };
+            for r in 0..R {
+                let mut sum = ints[r][0];
+                for part in &ints[r][1..] {
+                    sum = _mm512_add_epi32(sum, *part);
+                }
+                let scale = _mm512_mul_ps(dw, _mm512_set1_ps(x[r].d[b]));
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, acc[r]);
+                acc[r] = _mm512_fnmadd_ps(dw, _mm512_set1_ps(x[r].correction[b]), acc[r]);
+            }
         }
-        let mut out = [0.0; R];
+        let mut out = [[0.0; PANEL]; R];
         for r in 0..R {
-            out[r] = _mm512_reduce_add_ps(acc[r]) - _mm512_reduce_add_ps(offset[r]);
+            // SAFETY: out[r] holds 16 floats.
+            unsafe { _mm512_storeu_ps(out[r].as_mut_ptr(), acc[r]) };
         }
         out
     }
     // ANCHOR_END: vnni
 
-    /// A row of weights times a row of activations.
+    /// A panel of weights times a row of activations.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub unsafe fn dot(kind: QuantKind, w: &[u8], scales: &[f32], x: &QRow) -> f32 {
-        // SAFETY: the same features; dot_rows checks its bounds.
-        unsafe { dot_rows::<1>(kind, w, scales, [x])[0] }
+    pub unsafe fn panel(kind: QuantKind, w: &[u8], scales: &[f32], x: &QRow) -> [f32; PANEL] {
+        // SAFETY: the same features; panel_rows checks its bounds.
+        unsafe { panel_rows::<1, 4>(kind, w, scales, [x])[0] }
     }
 
-    /// A row of weights times four rows of activations, the weights loaded once.
+    /// A panel of weights times four rows of activations, the weights loaded once.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub unsafe fn dot4(kind: QuantKind, w: &[u8], scales: &[f32], x: [&QRow; 4]) -> [f32; 4] {
+    pub unsafe fn panel4(
+        kind: QuantKind,
+        w: &[u8],
+        scales: &[f32],
+        x: [&QRow; 4],
+    ) -> [[f32; PANEL]; 4] {
         // SAFETY: as above.
-        unsafe { dot_rows::<4>(kind, w, scales, x) }
+        unsafe { panel_rows::<4, 2>(kind, w, scales, x) }
+    }
+
+    /// A panel of weights times eight rows of activations.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub unsafe fn panel8(
+        kind: QuantKind,
+        w: &[u8],
+        scales: &[f32],
+        x: [&QRow; 8],
+    ) -> [[f32; PANEL]; 8] {
+        // SAFETY: as above.
+        unsafe { panel_rows::<8, 1>(kind, w, scales, x) }
     }
 }
 
@@ -579,7 +613,7 @@ mod tests {
             let back = q.to_f32();
             for i in 0..40 {
                 for b in 0..100usize.div_ceil(BLOCK) {
-                    let scale = q.scales[i * q.blocks + b];
+                    let scale = q.scale(i, b);
                     let d = scale.abs();
                     for k in b * BLOCK..((b + 1) * BLOCK).min(100) {
                         let err = (w[[i, k]] - back[[i, k]]).abs();
@@ -591,6 +625,22 @@ mod tests {
                         let bound = if top { (steps - 7.0) * d } else { d / 2.0 };
                         assert!(err <= bound * 1.0001, "{kind:?} [{i},{k}]: {err} > {bound}");
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_number_of_a_panel_has_its_own_place_and_a_slice_gives_each_row_a_lane() {
+        let blocks = 3;
+        let mut seen = vec![false; blocks * PANEL * BLOCK];
+        for b in 0..blocks {
+            for i in 0..PANEL {
+                for k in 0..BLOCK {
+                    let at = place(b, i, k);
+                    assert!(!std::mem::replace(&mut seen[at], true), "{b}, {i}, {k}");
+                    // Slice k / 4 of block b is 64 numbers, and row i's four are lane i.
+                    assert_eq!((at - (8 * b + k / 4) * 64) / 4, i);
                 }
             }
         }
@@ -611,8 +661,8 @@ mod tests {
 
     #[test]
     fn the_integer_product_is_the_product_of_the_rounded_numbers() {
-        // Any width (a padded last block), one row and several.
-        for (rows, cols, m) in [(70, 96, 1), (33, 77, 3), (16, 768, 6)] {
+        // Any width (a padded last block), a padded last panel, one row and several.
+        for (rows, cols, m) in [(70, 96, 1), (33, 77, 3), (16, 768, 6), (5, 40, 13)] {
             let w = random(rows, cols, 2);
             let x = random(m, cols, 3);
             for kind in [QuantKind::Int8, QuantKind::Int4] {
@@ -622,16 +672,8 @@ mod tests {
                 let want = xq.dot(&q.to_f32().t());
                 let mut got = Array2::from_elem((m, rows), 1.0f32);
                 q.matmul(x.view(), got.view_mut(), true);
-                let mut scalar = Array2::zeros((m, rows));
-                for (i, row) in x.outer_iter().enumerate() {
-                    let a = QRow::new(&row.to_vec(), &q);
-                    for j in 0..rows {
-                        let bytes = q.blocks * kind.block_bytes();
-                        let s = &q.scales[j * q.blocks..(j + 1) * q.blocks];
-                        scalar[[i, j]] =
-                            dot_scalar(kind, &q.data[j * bytes..(j + 1) * bytes], s, &a);
-                    }
-                }
+                let mut scalar = Array2::from_elem((m, rows), 7.0f32);
+                q.matmul_on(Kernel::Scalar, x.view(), scalar.view_mut(), false);
                 for ((&g, &w), &s) in got.iter().zip(&want).zip(&scalar) {
                     assert!(
                         (g - 1.0 - w).abs() < 1e-5,
