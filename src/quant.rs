@@ -233,25 +233,23 @@ impl QMatrix {
                             *y = if accumulate { *y + v } else { v };
                         }
                     };
-                    // Eight rows at a time, then four, then one.
-                    let mut r = 0;
+                    // Eight rows at a time, then four, then one; the fewer the rows, the
+                    // more sums each keeps, so that eight are always running.
+                    let (k, mut r) = (self.kind, 0);
                     while r < acts.len() {
                         let a = &acts[r..];
-                        let k = self.kind;
                         if a.len() >= 8 {
                             let x = std::array::from_fn(|i| &a[i]);
-                            for (i, out) in kernel.panel8(k, w, scales, x).into_iter().enumerate() {
-                                put(r + i, out);
-                            }
+                            let out = kernel.panel::<8, 1>(k, w, scales, x);
+                            out.into_iter().enumerate().for_each(|(i, o)| put(r + i, o));
                             r += 8;
                         } else if a.len() >= 4 {
                             let x = std::array::from_fn(|i| &a[i]);
-                            for (i, out) in kernel.panel4(k, w, scales, x).into_iter().enumerate() {
-                                put(r + i, out);
-                            }
+                            let out = kernel.panel::<4, 2>(k, w, scales, x);
+                            out.into_iter().enumerate().for_each(|(i, o)| put(r + i, o));
                             r += 4;
                         } else {
-                            put(r, kernel.panel(k, w, scales, &a[0]));
+                            put(r, kernel.panel::<1, 4>(k, w, scales, [&a[0]])[0]);
                             r += 1;
                         }
                     }
@@ -317,7 +315,7 @@ impl QRow {
     }
 }
 
-/// The dot product of one weight row with one activation row, on the best instructions here.
+/// The product of a panel of weights with rows of activations, on the best instructions here.
 #[derive(Clone, Copy)]
 enum Kernel {
     Scalar,
@@ -337,33 +335,20 @@ impl Kernel {
         Kernel::Scalar
     }
 
-    /// A panel of weights (its integers and scales) times eight rows of activations.
-    fn panel8(self, kind: QuantKind, w: &[u8], scales: &[f32], x: [&QRow; 8]) -> [[f32; PANEL]; 8] {
+    /// A panel of weights (its integers and scales) times R rows of activations, with S
+    /// running sums per row (see [`vnni::panel_rows`]).
+    fn panel<const R: usize, const S: usize>(
+        self,
+        kind: QuantKind,
+        w: &[u8],
+        scales: &[f32],
+        x: [&QRow; R],
+    ) -> [[f32; PANEL]; R] {
         match self {
             Kernel::Scalar => x.map(|x| panel_scalar(kind, w, scales, x)),
             // SAFETY: detect() saw every feature the kernel is compiled for.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Vnni => unsafe { vnni::panel8(kind, w, scales, x) },
-        }
-    }
-
-    /// A panel of weights times four rows of activations.
-    fn panel4(self, kind: QuantKind, w: &[u8], scales: &[f32], x: [&QRow; 4]) -> [[f32; PANEL]; 4] {
-        match self {
-            Kernel::Scalar => x.map(|x| panel_scalar(kind, w, scales, x)),
-            // SAFETY: detect() saw every feature the kernel is compiled for.
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Vnni => unsafe { vnni::panel4(kind, w, scales, x) },
-        }
-    }
-
-    /// A panel of weights times one row of activations.
-    fn panel(self, kind: QuantKind, w: &[u8], scales: &[f32], x: &QRow) -> [f32; PANEL] {
-        match self {
-            Kernel::Scalar => panel_scalar(kind, w, scales, x),
-            // SAFETY: detect() saw every feature the kernel is compiled for.
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Vnni => unsafe { vnni::panel(kind, w, scales, x) },
+            Kernel::Vnni => unsafe { vnni::panel_rows::<R, S>(kind, w, scales, x) },
         }
     }
 }
@@ -416,9 +401,8 @@ mod vnni {
     /// 16 rows side by side. One multiply-add scales each lane by its row's d_w times the
     /// block's d_x, and another takes out what the weights' storage offset added,
     /// d_w · correction. No lane is ever summed across: lane i is output i.
-    #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn panel_rows<const R: usize, const S: usize>(
+    pub unsafe fn panel_rows<const R: usize, const S: usize>(
         kind: QuantKind,
         w: &[u8],
         scales: &[f32],
@@ -469,37 +453,6 @@ mod vnni {
         out
     }
     // ANCHOR_END: vnni
-
-    /// A panel of weights times a row of activations.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub unsafe fn panel(kind: QuantKind, w: &[u8], scales: &[f32], x: &QRow) -> [f32; PANEL] {
-        // SAFETY: the same features; panel_rows checks its bounds.
-        unsafe { panel_rows::<1, 4>(kind, w, scales, [x])[0] }
-    }
-
-    /// A panel of weights times four rows of activations, the weights loaded once.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub unsafe fn panel4(
-        kind: QuantKind,
-        w: &[u8],
-        scales: &[f32],
-        x: [&QRow; 4],
-    ) -> [[f32; PANEL]; 4] {
-        // SAFETY: as above.
-        unsafe { panel_rows::<4, 2>(kind, w, scales, x) }
-    }
-
-    /// A panel of weights times eight rows of activations.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub unsafe fn panel8(
-        kind: QuantKind,
-        w: &[u8],
-        scales: &[f32],
-        x: [&QRow; 8],
-    ) -> [[f32; PANEL]; 8] {
-        // SAFETY: as above.
-        unsafe { panel_rows::<8, 1>(kind, w, scales, x) }
-    }
 }
 
 /// The weights a model computes with, smallest last.
