@@ -32,26 +32,52 @@ pub struct AdamW {
     pub config: AdamWConfig,
     /// Updates made so far: the t of the bias corrections.
     pub t: u64,
-    /// (name, m, v) for each parameter, in visiting order.
-    pub moments: Vec<(String, Vec<f32>, Vec<f32>)>,
+    /// Each parameter's name and number count, in visiting order: its moments' place in `m`
+    /// and `v`.
+    layout: Vec<(String, usize)>,
+    /// Every parameter's m, one after the other, and the same for v: one allocation each,
+    /// where one per tensor would leave a partly used page at each tensor's end.
+    m: Vec<f32>,
+    v: Vec<f32>,
 }
 
 impl AdamW {
     /// Zero moments for every parameter of `model`.
     pub fn new<M: Params>(model: &mut M, config: AdamWConfig) -> AdamW {
-        let mut moments = Vec::new();
+        let mut layout = Vec::new();
         model.visit("", &mut |name, _, value, _| {
-            moments.push((
-                name.to_string(),
-                vec![0.0; value.len()],
-                vec![0.0; value.len()],
-            ));
+            layout.push((name.to_string(), value.len()));
         });
+        let n = layout.iter().map(|(_, len)| len).sum();
         AdamW {
             config,
             t: 0,
-            moments,
+            layout,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
         }
+    }
+
+    /// (name, m, v) for each parameter, in visiting order.
+    pub fn moments(&self) -> impl Iterator<Item = (&str, &[f32], &[f32])> {
+        let (mut m, mut v) = (&self.m[..], &self.v[..]);
+        self.layout.iter().map(move |(name, len)| {
+            let (mine_m, rest_m) = m.split_at(*len);
+            let (mine_v, rest_v) = v.split_at(*len);
+            (m, v) = (rest_m, rest_v);
+            (name.as_str(), mine_m, mine_v)
+        })
+    }
+
+    /// (name, m, v) for each parameter, in visiting order, to change.
+    pub fn moments_mut(&mut self) -> impl Iterator<Item = (&str, &mut [f32], &mut [f32])> {
+        let (mut m, mut v) = (&mut self.m[..], &mut self.v[..]);
+        self.layout.iter().map(move |(name, len)| {
+            let (mine_m, rest_m) = std::mem::take(&mut m).split_at_mut(*len);
+            let (mine_v, rest_v) = std::mem::take(&mut v).split_at_mut(*len);
+            (m, v) = (rest_m, rest_v);
+            (name.as_str(), mine_m, mine_v)
+        })
     }
 
     // ANCHOR: step
@@ -75,7 +101,7 @@ impl AdamW {
         } = self.config;
         let correction1 = 1.0 - beta1.powi(self.t as i32);
         let correction2_sqrt = (1.0 - beta2.powi(self.t as i32)).sqrt();
-        let mut moments = self.moments.iter_mut();
+        let mut moments = self.moments_mut();
         // Training in bf16, a weight's bf16 copy is written in the same pass as its value.
         let copies = precision() == Precision::Bf16 && crate::matmul_bf16::available();
         model.visit_copies("", &mut |name, shape, value, grad, copy| {

@@ -434,12 +434,11 @@ impl Trainer {
         self.model.save_with(dir, &stamp)?;
         let moments: Vec<(String, Vec<usize>, Vec<f32>)> = self
             .opt
-            .moments
-            .iter()
+            .moments()
             .flat_map(|(name, m, v)| {
                 [
-                    (format!("m.{name}"), vec![m.len()], m.clone()),
-                    (format!("v.{name}"), vec![v.len()], v.clone()),
+                    (format!("m.{name}"), vec![m.len()], m.to_vec()),
+                    (format!("v.{name}"), vec![v.len()], v.to_vec()),
                 ]
             })
             .collect();
@@ -527,10 +526,14 @@ impl Trainer {
         let model = GPT::load(dir)?;
         let mut trainer = Trainer::new(model, train, val, state.config)?;
         let mut moments = Tensors::read(&dir.join(OPTIMIZER_FILE))?;
-        for (name, m, v) in trainer.opt.moments.iter_mut() {
+        for (name, m, v) in trainer.opt.moments_mut() {
             let n = m.len();
-            *m = moments.take1(&format!("m.{name}"), n)?.to_vec();
-            *v = moments.take1(&format!("v.{name}"), n)?.to_vec();
+            let (saved_m, saved_v) = (
+                moments.take1(&format!("m.{name}"), n)?,
+                moments.take1(&format!("v.{name}"), n)?,
+            );
+            m.iter_mut().zip(saved_m).for_each(|(m, s)| *m = s);
+            v.iter_mut().zip(saved_v).for_each(|(v, s)| *v = s);
         }
         trainer.opt.t = state.adam_t;
         trainer.step = state.step;
