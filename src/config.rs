@@ -263,6 +263,10 @@ struct HfConfig {
     n_inner: Option<usize>,
     #[serde(default)]
     tie_word_embeddings: Option<bool>,
+    #[serde(default)]
+    scale_attn_weights: Option<bool>,
+    #[serde(default)]
+    scale_attn_by_inverse_layer_idx: Option<bool>,
 }
 
 fn default_eps() -> f64 {
@@ -302,6 +306,18 @@ impl HfConfig {
             return Err(ConfigError::Unsupported {
                 what: "tie_word_embeddings",
                 detail: "false (GPT-2's LM head shares the token embedding)".into(),
+            });
+        }
+        if self.scale_attn_weights == Some(false) {
+            return Err(ConfigError::Unsupported {
+                what: "scale_attn_weights",
+                detail: "false (GPT-2 divides the attention scores by √head_dim)".into(),
+            });
+        }
+        if self.scale_attn_by_inverse_layer_idx == Some(true) {
+            return Err(ConfigError::Unsupported {
+                what: "scale_attn_by_inverse_layer_idx",
+                detail: "true (GPT-2 does not divide layer i's scores by i + 1)".into(),
             });
         }
         Ok(())
@@ -533,6 +549,36 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("divisible"));
         c.n_head = 0;
         assert!(c.validate().unwrap_err().to_string().contains("n_head"));
+    }
+
+    #[test]
+    fn a_config_of_another_model_is_refused_naming_the_key() {
+        let base =
+            r#""n_positions": 64, "vocab_size": 100, "n_layer": 2, "n_head": 2, "n_embd": 8"#;
+        let check = |extra: &str| {
+            let hf: HfConfig = serde_json::from_str(&format!("{{{base}{extra}}}")).unwrap();
+            hf.check_supported().err().map(|e| e.to_string())
+        };
+        // GPT-2's own settings, written out or left to their defaults, load.
+        let gpt2 = r#", "model_type": "gpt2", "activation_function": "gelu_new", "n_inner": null,
+            "tie_word_embeddings": true, "scale_attn_weights": true,
+            "scale_attn_by_inverse_layer_idx": false"#;
+        assert_eq!(check(""), None);
+        assert_eq!(check(gpt2), None);
+        for (extra, key) in [
+            (r#", "model_type": "gpt_neo""#, "model_type"),
+            (r#", "activation_function": "relu""#, "activation_function"),
+            (r#", "n_inner": 16"#, "n_inner"),
+            (r#", "tie_word_embeddings": false"#, "tie_word_embeddings"),
+            (r#", "scale_attn_weights": false"#, "scale_attn_weights"),
+            (
+                r#", "scale_attn_by_inverse_layer_idx": true"#,
+                "scale_attn_by_inverse_layer_idx",
+            ),
+        ] {
+            let err = check(extra).unwrap_or_else(|| panic!("{extra} was accepted"));
+            assert!(err.starts_with(&format!("{key} is not supported")), "{err}");
+        }
     }
 
     #[test]

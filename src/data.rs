@@ -196,7 +196,7 @@ pub struct Batch {
 /// How batches are cut from the tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoaderMode {
-    /// Consecutive windows from the start, wrapping around (nanoGPT's DataLoaderLite).
+    /// Consecutive windows from the start, wrapping around (DataLoaderLite of Karpathy's build-nanogpt).
     Sequential,
     /// B windows at random offsets, from a seeded generator.
     Random,

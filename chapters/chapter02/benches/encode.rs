@@ -11,7 +11,7 @@ fn encode(c: &mut Criterion) {
     assert_eq!(ours.encode(&text), theirs.encode_ordinary(&text));
 
     let mut group = c.benchmark_group("encode tiny Shakespeare");
-    group.throughput(Throughput::Bytes(text.len() as u64));
+    group.throughput(Throughput::BytesDecimal(text.len() as u64));
     group.sample_size(20);
     group.bench_function("gpt2 (ours)", |b| b.iter(|| ours.encode(&text)));
     group.bench_function("tiktoken-rs", |b| b.iter(|| theirs.encode_ordinary(&text)));

@@ -1,4 +1,4 @@
-//! `cargo run --release -p chapter07`: a model trained for a minute on Shakespeare, one prompt,
+//! `cargo run --release -p chapter07`: a model trained for under a minute on Shakespeare, one prompt,
 //! and the next-token distribution under different temperatures, top-k and top-p, as a table,
 //! as bar charts, and as samples. `-- --timing` instead measures the time per generated token
 //! with and without the KV cache, against the context length, and plots it.
