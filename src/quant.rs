@@ -371,7 +371,7 @@ fn panel_scalar(kind: QuantKind, w: &[u8], scales: &[f32], x: &QRow) -> [f32; PA
 mod vnni {
     use std::arch::x86_64::*;
 
-    use super::{BLOCK, PANEL, QRow, QuantKind};
+    use super::{BLOCK, PANEL, QRow, QuantKind, place};
 
     /// Slice s of block b of a panel: numbers 4s to 4s + 3 of each of its 16 rows, row i's in
     /// int32 lane i. int8 as stored; int4 from 32 bytes, each widened to 16 bits and its high
@@ -379,12 +379,14 @@ mod vnni {
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw")]
     unsafe fn weights(kind: QuantKind, w: *const u8, b: usize, s: usize) -> __m512i {
+        // Where the slice starts, in numbers: its first is number 4s of row 0.
+        let at = place(b, 0, 4 * s);
         // SAFETY: the callers keep block b inside the panel.
         unsafe {
             match kind {
-                QuantKind::Int8 => _mm512_loadu_si512(w.add((8 * b + s) * 64).cast()),
+                QuantKind::Int8 => _mm512_loadu_si512(w.add(at).cast()),
                 QuantKind::Int4 => {
-                    let v = _mm256_loadu_si256(w.add((8 * b + s) * 32).cast());
+                    let v = _mm256_loadu_si256(w.add(at / 2).cast());
                     let x = _mm512_cvtepu8_epi16(v);
                     let both = _mm512_or_si512(x, _mm512_slli_epi16::<4>(x));
                     _mm512_and_si512(both, _mm512_set1_epi16(0x0F0F))
