@@ -11,12 +11,16 @@
 # head is 4-bit too) made by llama.cpp's own converter and quantizer from a GPT-2 124M
 # checkpoint, with llama.cpp built from its public source outside this repository:
 #   LLAMA_BENCH=/path/to/llama-bench GGUF_DIR=/path/to/ggufs scripts/quant_runs.sh runs/shakespeare
+# With a second argument, a folder of book/runs (one per processor the book compares, e.g.
+# xeon-amx), every file goes there, and `cargo run --release -p chapter08 -- quant FOLDER` reads
+# them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release
 bin=target/release/gpt2
 run=${1:-runs/shakespeare} # the default run: `gpt2 train` writes it
-runs=book/runs
+runs=book/runs${2:+/$2}
+mkdir -p "$runs"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

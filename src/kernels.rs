@@ -104,8 +104,8 @@ pub fn gemm_views(
     let threads = rayon::current_num_threads();
     let n = b.ncols();
     // With fewer rows than columns (a prompt, a training step's rows against the MLP's width),
-    // each thread multiplying its own columns beats gemm's own split: on GPT-2's products with
-    // 64 rows, 230 to 260 GFLOP/s on 2 threads against 94 to 182.
+    // each thread multiplying its own columns beats gemm's own split: c_fc's forward at 64 rows
+    // on 2 threads, 231 to 249 GFLOP/s against 125 to 133 (book/runs/xeon-amx).
     if parallel && threads > 1 && a.nrows() < n && n >= 64 * threads {
         use rayon::prelude::*;
         let width = n.div_ceil(threads).next_multiple_of(16);

@@ -7,7 +7,8 @@
 //! the default run in f32 and in bf16 from their logs in book/runs, and `-- seeds` tabulates
 //! those runs from three seeds, and their final losses from eight more beside PyTorch's;
 //! `-- side-by-side [FOLDER]` reads the training steps timed beside PyTorch's (from book/runs,
-//! or its FOLDER of another processor's rounds).
+//! or its FOLDER of another processor's rounds); `-- ddp` the data-parallel runs and their cost
+//! model; `-- quant [FOLDER]` generation with int8 and int4 weights beside llama.cpp's.
 
 use std::path::PathBuf;
 
@@ -80,16 +81,18 @@ fn main() -> Result<()> {
         ddp()?;
     }
     if which == "quant" {
-        quant()?;
+        let folder = std::env::args().nth(2).unwrap_or_default();
+        quant(&folder)?;
     }
     Ok(())
 }
 
 /// Smaller weights for generating: the speeds of `gpt2 bench --json` and `llama-bench`, and
-/// the losses of `gpt2 eval --weights`, kept in book/runs by scripts/quant_runs.sh.
-fn quant() -> Result<()> {
+/// the losses of `gpt2 eval --weights`, kept in book/runs by scripts/quant_runs.sh, or in its
+/// `folder` for another processor (then the table alone, the figure being book/runs' own).
+fn quant(folder: &str) -> Result<()> {
     use chapter08::quant::{plot, rows, table};
-    let runs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../book/runs");
+    let runs = runs_dir().join(folder);
     let rounds = 1..=ROUNDS;
     let benches: Vec<PathBuf> = rounds
         .clone()
@@ -108,6 +111,9 @@ fn quant() -> Result<()> {
          validation loss of the trained `shakespeare` model:\n"
     );
     print!("{}", table(&rows)?);
+    if !folder.is_empty() {
+        return Ok(());
+    }
     let path = PathBuf::from("target/figures/ch08-quant.svg");
     plot(&rows, &path)?;
     println!("\nWrote the figure to {}.", path.display());

@@ -78,6 +78,17 @@ fn book_shows_the_quantized_weights_table_and_figure_drawn_from_the_runs() {
 }
 
 #[test]
+fn book_shows_the_xeon_amx_quantized_weights_table_drawn_from_its_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = bookcheck::run(
+        env!("CARGO_BIN_EXE_chapter08"),
+        &["quant", "xeon-amx"],
+        dir.path(),
+    );
+    bookcheck::assert_book_copy(printed.as_bytes(), "runs/xeon-amx/ch08-quant.txt");
+}
+
+#[test]
 fn int8_costs_the_trained_model_less_than_a_hundredth_of_a_nat() {
     // Issue's bound, on the default run's validation split (book/runs/ch08-quant-eval.jsonl).
     let runs = bookcheck::root().join("book/runs");
