@@ -406,17 +406,16 @@ fn matvec(
             let row = |i: usize| unsafe {
                 std::slice::from_raw_parts((base as *const f32).offset(i as isize * rs), n)
             };
-            let mut i = rows.start;
-            while i + 4 <= rows.end {
-                axpy4(
-                    [x[i], x[i + 1], x[i + 2], x[i + 3]],
-                    [row(i), row(i + 1), row(i + 2), row(i + 3)],
-                    &mut acc,
-                );
-                i += 4;
+            let xs = &x[rows.clone()];
+            let mut quads = xs.chunks_exact(4);
+            for (q, a) in (&mut quads).enumerate() {
+                let i = rows.start + 4 * q;
+                let w = [row(i), row(i + 1), row(i + 2), row(i + 3)];
+                axpy4([a[0], a[1], a[2], a[3]], w, &mut acc);
             }
-            for i in i..rows.end {
-                axpy(x[i], row(i), &mut acc);
+            let rest = rows.end - quads.remainder().len()..rows.end;
+            for (i, &xi) in rest.zip(quads.remainder()) {
+                axpy(xi, row(i), &mut acc);
             }
             acc
         };
