@@ -19,41 +19,69 @@ pub struct Mlp {
     pub c_proj: Linear,
 }
 
-/// What the MLP's forward pass keeps for its backward pass.
+/// What the MLP's forward pass keeps for its backward pass: c_fc's output h: [N, 4C]. GELU's
+/// output g = gelu(h), c_proj's input, is not kept: the backward pass computes it again, which
+/// costs less than a step's time to spare a fifth of a block's activations.
 #[derive(Debug, Default, Clone)]
 pub struct MlpCache {
-    /// h: [N, 4C], c_fc's output, before GELU
     pub h: Array2<f32>,
-    /// g: [N, 4C], gelu(h)
+}
+
+/// Memory that the blocks use in turn, for what a block's backward pass computes again rather
+/// than each block keeping it from its forward pass: LayerNorm's output `ln` [N, C] and GELU's
+/// output `g` [N, 4C]. Recomputing them costs little next to a step (two LayerNorms and one
+/// GELU per block, no product); keeping them for every block costs memory at the step's peak,
+/// which comes in the backward pass, while every block's activations are held.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    pub ln: Array2<f32>,
     pub g: Array2<f32>,
+}
+
+/// `a` as a zeroed [rows, cols] array, unless it has that shape already.
+fn shaped(a: &mut Array2<f32>, dims: (usize, usize)) {
+    if a.dim() != dims {
+        *a = Array2::zeros(dims);
+    }
 }
 
 // ANCHOR: mlp
 impl Mlp {
-    /// x: [N, C] -> out: [N, C]
-    pub fn forward(&self, x: ArrayView2<f32>, cache: &mut MlpCache, out: ArrayViewMut2<f32>) {
+    /// x: [N, C] -> out: [N, C]. `g` holds GELU's output [N, 4C] until c_proj has read it;
+    /// one such array serves every block.
+    pub fn forward(
+        &self,
+        x: ArrayView2<f32>,
+        cache: &mut MlpCache,
+        g: &mut Array2<f32>,
+        out: ArrayViewMut2<f32>,
+    ) {
         let dims = (x.nrows(), self.c_fc.bias.value.len());
-        if cache.h.dim() != dims {
-            (cache.h, cache.g) = (Array2::zeros(dims), Array2::zeros(dims));
-        }
+        shaped(&mut cache.h, dims);
+        shaped(g, dims);
         self.c_fc.forward(x, cache.h.view_mut());
-        gelu_forward(cache.h.view(), cache.g.view_mut());
-        self.c_proj.forward(cache.g.view(), out);
+        gelu_forward(cache.h.view(), g.view_mut());
+        self.c_proj.forward(g.view(), out);
     }
 
-    /// x: [N, C] (the forward input), dout: [N, C] -> dx: [N, C]
+    /// x: [N, C] (the forward input), dout: [N, C] -> dx: [N, C]. `g` is memory for an
+    /// [N, 4C] array, as in the forward pass.
     pub fn backward(
         &mut self,
         x: ArrayView2<f32>,
         cache: &MlpCache,
+        g: &mut Array2<f32>,
         dout: ArrayView2<f32>,
         dx: ArrayViewMut2<f32>,
     ) {
-        let mut dg = Array2::zeros(cache.g.dim());
-        self.c_proj.backward(cache.g.view(), dout, dg.view_mut());
-        let mut dh = Array2::zeros(cache.h.dim());
-        gelu_backward(cache.h.view(), dg.view(), dh.view_mut());
-        self.c_fc.backward(x, dh.view(), dx);
+        shaped(g, cache.h.dim());
+        // g = gelu(h) again, bit for bit the forward pass's.
+        gelu_forward(cache.h.view(), g.view_mut());
+        let mut dg = Array2::zeros(cache.h.dim());
+        self.c_proj.backward(g.view(), dout, dg.view_mut());
+        // dh = dg · gelu'(h), into g's memory: c_proj's backward was the last to read g.
+        gelu_backward(cache.h.view(), dg.view(), g.view_mut());
+        self.c_fc.backward(x, g.view(), dx);
     }
 }
 // ANCHOR_END: mlp
@@ -80,16 +108,17 @@ pub struct Block {
 }
 
 /// What the block's forward pass keeps for its backward pass. Reused from step to step.
+/// LayerNorm's outputs are not kept, only their rows' statistics, from which the backward
+/// pass computes them again (see [`Scratch`]).
 #[derive(Debug, Default, Clone)]
 pub struct BlockCache {
-    /// ln_1(x), with its rows' means and reciprocal standard deviations
-    pub ln1: Array2<f32>,
+    /// The rows' means and reciprocal standard deviations in ln_1(x): [N]
     pub ln1_mean: Array1<f32>,
     pub ln1_rstd: Array1<f32>,
     pub attn: AttentionCache,
     /// r = x + attn(ln_1(x)): [N, C], the residual stream between the two halves
     pub r: Array2<f32>,
-    pub ln2: Array2<f32>,
+    /// The rows' statistics in ln_2(r): [N]
     pub ln2_mean: Array1<f32>,
     pub ln2_rstd: Array1<f32>,
     pub mlp: MlpCache,
@@ -122,10 +151,8 @@ impl BlockCache {
     }
 
     fn ensure(&mut self, n: usize, c: usize) {
-        if self.ln1.dim() != (n, c) {
-            for a in [&mut self.ln1, &mut self.r, &mut self.ln2] {
-                *a = Array2::zeros((n, c));
-            }
+        if self.r.dim() != (n, c) {
+            self.r = Array2::zeros((n, c));
             for a in [
                 &mut self.ln1_mean,
                 &mut self.ln1_rstd,
@@ -165,26 +192,33 @@ impl Block {
         b: usize,
         t: usize,
         cache: &mut BlockCache,
+        scratch: &mut Scratch,
         mut out: ArrayViewMut2<f32>,
     ) {
         let c = cache;
         c.ensure(x.nrows(), x.ncols());
-        let ln1_out = c.ln1.view_mut();
-        self.ln_1
-            .forward(x, ln1_out, c.ln1_mean.view_mut(), c.ln1_rstd.view_mut());
+        shaped(&mut scratch.ln, x.dim());
+        let ln = &mut scratch.ln;
+        self.ln_1.forward(
+            x,
+            ln.view_mut(),
+            c.ln1_mean.view_mut(),
+            c.ln1_rstd.view_mut(),
+        );
         self.attn
-            .forward(c.ln1.view(), b, t, &mut c.attn, c.r.view_mut());
+            .forward(ln.view(), b, t, &mut c.attn, c.r.view_mut());
         if let Some(m) = &c.attn_drop {
             c.r *= m;
         }
         c.r += &x;
         self.ln_2.forward(
             c.r.view(),
-            c.ln2.view_mut(),
+            ln.view_mut(),
             c.ln2_mean.view_mut(),
             c.ln2_rstd.view_mut(),
         );
-        self.mlp.forward(c.ln2.view(), &mut c.mlp, out.view_mut());
+        self.mlp
+            .forward(ln.view(), &mut c.mlp, &mut scratch.g, out.view_mut());
         if let Some(m) = &c.mlp_drop {
             out *= m;
         }
@@ -195,37 +229,44 @@ impl Block {
     // ANCHOR: backward
     /// x: [N, C] (the forward input), dout: [N, C] -> dx: [N, C].
     /// A residual connection passes its gradient through unchanged and adds the branch's.
+    #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &mut self,
         x: ArrayView2<f32>,
         b: usize,
         t: usize,
         c: &BlockCache,
+        scratch: &mut Scratch,
         dout: ArrayView2<f32>,
         mut dx: ArrayViewMut2<f32>,
     ) {
+        shaped(&mut scratch.ln, x.dim());
+        let ln = &mut scratch.ln;
         // out = r + mlp(ln_2(r)): dr = dout + ln_2ᵀ(mlpᵀ(dout)); dropout's mask, if any,
         // scales the branch's gradient as it scaled its output.
         let mut dln2 = Array2::zeros(x.dim());
         let dm = masked(dout, c.mlp_drop.as_ref());
-        self.mlp
-            .backward(c.ln2.view(), &c.mlp, dm.view(), dln2.view_mut());
-        let mut dr = dout.to_owned();
-        self.ln_2.backward(
-            c.r.view(),
-            c.ln2_mean.view(),
-            c.ln2_rstd.view(),
-            dln2.view(),
-            dr.view_mut(),
+        let (mean, rstd) = (c.ln2_mean.view(), c.ln2_rstd.view());
+        self.ln_2.normalize(c.r.view(), mean, rstd, ln.view_mut());
+        self.mlp.backward(
+            ln.view(),
+            &c.mlp,
+            &mut scratch.g,
+            dm.view(),
+            dln2.view_mut(),
         );
+        let mut dr = dout.to_owned();
+        self.ln_2
+            .backward(c.r.view(), mean, rstd, dln2.view(), dr.view_mut());
         // r = x + attn(ln_1(x)): dx = dr + ln_1ᵀ(attnᵀ(dr))
         let mut dln1 = Array2::zeros(x.dim());
         let da = masked(dr.view(), c.attn_drop.as_ref());
+        let (mean, rstd) = (c.ln1_mean.view(), c.ln1_rstd.view());
+        self.ln_1.normalize(x, mean, rstd, ln.view_mut());
         self.attn
-            .backward(c.ln1.view(), b, t, &c.attn, da.view(), dln1.view_mut());
+            .backward(ln.view(), b, t, &c.attn, da.view(), dln1.view_mut());
         dx.assign(&dr);
-        self.ln_1
-            .backward(x, c.ln1_mean.view(), c.ln1_rstd.view(), dln1.view(), dx);
+        self.ln_1.backward(x, mean, rstd, dln1.view(), dx);
     }
     // ANCHOR_END: backward
 }
@@ -276,6 +317,7 @@ impl Block {
         self.mlp.forward(
             self.ln_2.apply(r.view()).view(),
             &mut MlpCache::default(),
+            &mut Array2::zeros((0, 0)),
             out.view_mut(),
         );
         out += &r;

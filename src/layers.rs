@@ -85,9 +85,26 @@ impl<D: Dimension> Param<D> {
 impl Param<Ix2> {
     /// The value in bf16, when the copy is fresh.
     pub fn bf16(&self) -> Option<ArrayView2<'_, u16>> {
-        let copy = self.copy.as_ref().filter(|c| c.fresh)?;
-        ArrayView2::from_shape(self.value.raw_dim(), &copy.data).ok()
+        fresh_copy(&self.value, &self.copy)
     }
+
+    /// The value, its bf16 copy when fresh (as [`Param::bf16`]), and the gradient, to write.
+    pub fn split(
+        &mut self,
+    ) -> (
+        ArrayView2<'_, f32>,
+        Option<ArrayView2<'_, u16>>,
+        ArrayViewMut2<'_, f32>,
+    ) {
+        let copy = fresh_copy(&self.value, &self.copy);
+        (self.value.view(), copy, self.grad.view_mut())
+    }
+}
+
+/// `copy` as an array of `value`'s shape, if it is fresh.
+fn fresh_copy<'a>(value: &Array2<f32>, copy: &'a Option<Bf16Copy>) -> Option<ArrayView2<'a, u16>> {
+    let copy = copy.as_ref().filter(|c| c.fresh)?;
+    ArrayView2::from_shape(value.raw_dim(), &copy.data).ok()
 }
 
 /// What [`Params::visit`] calls for each parameter: `f(name, shape, value, grad)`.
@@ -265,23 +282,44 @@ impl LayerNorm {
         mean: ArrayViewMut1<f32>,
         rstd: ArrayViewMut1<f32>,
     ) {
-        let (w, b) = (self.weight.value.view(), self.bias.value.view());
         let c = x.ncols() as f32;
         Zip::from(x.rows())
             .and(y.rows_mut())
             .and(mean)
             .and(rstd)
-            .par_for_each(|x, mut y, mean, rstd| {
+            .par_for_each(|x, y, mean, rstd| {
                 let m = x.sum() / c;
                 let var = x.fold(0.0, |acc, &v| acc + (v - m) * (v - m)) / c;
                 let r = 1.0 / (var + self.eps).sqrt();
-                Zip::from(&mut y)
-                    .and(x)
-                    .and(w)
-                    .and(b)
-                    .for_each(|y, &x, &w, &b| *y = (x - m) * r * w + b);
+                self.normalize_row(x, m, r, y);
                 (*mean, *rstd) = (m, r);
             });
+    }
+
+    /// y = the forward pass's output again, from x and the rows' statistics it wrote: the
+    /// same numbers, bit for bit.
+    pub fn normalize(
+        &self,
+        x: ArrayView2<f32>,
+        mean: ArrayView1<f32>,
+        rstd: ArrayView1<f32>,
+        mut y: ArrayViewMut2<f32>,
+    ) {
+        Zip::from(x.rows())
+            .and(y.rows_mut())
+            .and(mean)
+            .and(rstd)
+            .par_for_each(|x, y, &m, &r| self.normalize_row(x, m, r, y));
+    }
+
+    /// One row: y = (x - m)·r·weight + bias.
+    fn normalize_row(&self, x: ArrayView1<f32>, m: f32, r: f32, mut y: ArrayViewMut1<f32>) {
+        let (w, b) = (self.weight.value.view(), self.bias.value.view());
+        Zip::from(&mut y)
+            .and(x)
+            .and(w)
+            .and(b)
+            .for_each(|y, &x, &w, &b| *y = (x - m) * r * w + b);
     }
 
     /// dy: [N, C] -> dx: [N, C], *added* to `dx`, which holds the gradient that reached x
@@ -488,6 +526,24 @@ pub fn softmax_backward_inplace(p: ArrayView1<f32>, mut dp: ArrayViewMut1<f32>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layernorm_normalize_gives_the_forward_output_bit_for_bit() {
+        let mut rng = Rng::new(3);
+        let (n, c) = (37, 100);
+        let x = Array2::from_shape_simple_fn((n, c), || 3.0 * rng.normal() as f32 + 0.7);
+        let mut ln = LayerNorm::new(c, 1e-5);
+        ln.weight.value.mapv_inplace(|_| rng.normal() as f32);
+        ln.bias.value.mapv_inplace(|_| rng.normal() as f32);
+        let (mut y, mut mean, mut rstd) =
+            (Array2::zeros((n, c)), Array1::zeros(n), Array1::zeros(n));
+        ln.forward(x.view(), y.view_mut(), mean.view_mut(), rstd.view_mut());
+        let mut again = Array2::from_elem((n, c), f32::NAN);
+        ln.normalize(x.view(), mean.view(), rstd.view(), again.view_mut());
+        assert_eq!(again, y);
+        // Not the identity: the statistics and the weights are used.
+        assert!((&y - &x).mapv(f32::abs).sum() > 1.0);
+    }
 
     #[test]
     fn gelu_values() {

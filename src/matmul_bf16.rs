@@ -34,6 +34,10 @@ const GROUP_WORDS: usize = 128 * 1024;
 /// each.
 const KC: usize = 512;
 
+/// The k of one part of an AMX product (1,024): a product cut along k at multiples of it, its
+/// parts summed into c, sums every number in the order of the whole product.
+pub const K_PART: usize = 2 * KC;
+
 /// Can this CPU multiply in bf16: does it have `vdpbf16ps`? (The AMX kernel, where there is
 /// one, also needs it: for the packing and for what is left of k past AMX's steps.)
 pub fn available() -> bool {

@@ -4,7 +4,7 @@
 use chapter03::attention::Parameters;
 use chapter03::dropout::Dropout;
 use chapter04::block::Block;
-use gpt2::block::BlockCache;
+use gpt2::block::{BlockCache, Scratch};
 use gpt2::gradcheck::{check_layer, relative_error};
 use gpt2::layers::Params;
 use gpt2::rng::Rng;
@@ -44,7 +44,7 @@ fn forward(
 ) -> (Array2<f32>, BlockCache) {
     let mut cache = BlockCache::default();
     let mut out = Array2::zeros(x.raw_dim());
-    block.forward(x, b, t, &mut cache, out.view_mut());
+    block.forward(x, b, t, &mut cache, &mut Scratch::default(), out.view_mut());
     (out, cache)
 }
 
@@ -65,7 +65,17 @@ fn library_block_equals_the_readable_forward_and_backward() {
     let (fast_out, fast_cache) = forward(&fast, x.view(), b, t);
     let mut fast_dx = Array2::zeros(x.raw_dim());
     fast.zero_grad();
-    fast.backward(x.view(), b, t, &fast_cache, dout.view(), fast_dx.view_mut());
+    // A scratch of its own: the backward pass computes again what it needs of the forward's.
+    let scratch = &mut Scratch::default();
+    fast.backward(
+        x.view(),
+        b,
+        t,
+        &fast_cache,
+        scratch,
+        dout.view(),
+        fast_dx.view_mut(),
+    );
 
     let e_out = difference(out.as_slice().unwrap(), fast_out.as_slice().unwrap());
     let e_dx = difference(dx.as_slice().unwrap(), fast_dx.as_slice().unwrap());
@@ -96,7 +106,8 @@ fn library_block_gradients_match_finite_differences() {
         |m, x, dout| {
             let (_, cache) = forward(m, x, b, t);
             let mut dx = Array2::zeros(x.raw_dim());
-            m.backward(x, b, t, &cache, dout, dx.view_mut());
+            let scratch = &mut Scratch::default();
+            m.backward(x, b, t, &cache, scratch, dout, dx.view_mut());
             dx
         },
     );
