@@ -411,7 +411,7 @@ fn matvec(
             for (q, a) in (&mut quads).enumerate() {
                 let i = rows.start + 4 * q;
                 let w = [row(i), row(i + 1), row(i + 2), row(i + 3)];
-                axpy4([a[0], a[1], a[2], a[3]], w, &mut acc);
+                axpy4([a[0], a[1], a[2], a[3]], w, &mut acc, 4 * rs as usize);
             }
             let rest = rows.end - quads.remainder().len()..rows.end;
             for (i, &xi) in rest.zip(quads.remainder()) {
@@ -722,10 +722,25 @@ macro_rules! simd_dispatch {
 pub(crate) use simd_dispatch;
 
 simd_dispatch! {
-    /// y += Σ_r a[r] · x[r]: four rows, one pass over y.
-    fn axpy4(a: [f32; 4], x: [&[f32]; 4], y: &mut [f32]) -> () {
-        let rows = x[0].iter().zip(x[1]).zip(x[2]).zip(x[3]);
-        for (y, (((&x0, &x1), &x2), &x3)) in y.iter_mut().zip(rows) {
+    /// y += Σ_r a[r] · x[r]: four rows, one pass over y. As it reads column j of the rows, it
+    /// asks for what lies `ahead` numbers past it in memory: the same column of the next rows.
+    fn axpy4(a: [f32; 4], x: [&[f32]; 4], y: &mut [f32], ahead: usize) -> () {
+        const LINE: usize = 16;
+        let rows = x.map(|r| r.chunks_exact(LINE));
+        let tails = rows.clone().map(|r| r.remainder());
+        let [r0, r1, r2, r3] = rows;
+        let mut ys = y.chunks_exact_mut(LINE);
+        for (j, (y, (((x0, x1), x2), x3))) in (&mut ys).zip(r0.zip(r1).zip(r2).zip(r3)).enumerate() {
+            for r in x {
+                prefetch(r.as_ptr().wrapping_add(j * LINE + ahead));
+            }
+            for i in 0..LINE {
+                y[i] += a[0] * x0[i] + a[1] * x1[i] + a[2] * x2[i] + a[3] * x3[i];
+            }
+        }
+        let [t0, t1, t2, t3] = tails;
+        let rest = t0.iter().zip(t1).zip(t2).zip(t3);
+        for (y, (((&x0, &x1), &x2), &x3)) in ys.into_remainder().iter_mut().zip(rest) {
             *y += a[0] * x0 + a[1] * x1 + a[2] * x2 + a[3] * x3;
         }
     }
@@ -741,13 +756,15 @@ simd_dispatch! {
 }
 
 simd_dispatch! {
-    /// a · b, with 16 partial sums so that the loop vectorizes.
+    /// a · b, with 16 partial sums so that the loop vectorizes; b streams from memory (a
+    /// column of the LM head's weights), and what lies past it is asked for ahead.
     fn dot(a: &[f32], b: &[f32]) -> f32 {
         const LANES: usize = 16;
         let mut s = [0.0f32; LANES];
         let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
         let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-        for (x, y) in ca.zip(cb) {
+        for (j, (x, y)) in ca.zip(cb).enumerate() {
+            prefetch(b.as_ptr().wrapping_add(j * LANES + AHEAD / 4));
             for i in 0..LANES {
                 s[i] += x[i] * y[i];
             }
@@ -775,13 +792,45 @@ simd_dispatch! {
             .zip(cx.remainder())
             .map(|(&w, &x)| bf16_to_f32(w) * x)
             .sum();
-        for (w, x) in cw.zip(cx) {
+        for (j, (w8, x)) in cw.zip(cx).enumerate() {
+            prefetch(w.as_ptr().wrapping_add(j * LANES + AHEAD / 2));
             for i in 0..LANES {
-                s[i] += bf16_to_f32(w[i]) * x[i];
+                s[i] += bf16_to_f32(w8[i]) * x[i];
             }
         }
-        s.iter().sum::<f32>() + tail
+        halves_sum(&mut s) + tail
     }
+}
+
+/// How far ahead, in bytes, a product that streams its weights from memory asks for them.
+pub(crate) const AHEAD: usize = 4096;
+
+/// Asks for the cache line at `p` before it is read. Whatever `p` points to: a prefetch reads
+/// nothing and cannot fault.
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint, not a load; any address is allowed.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// The sum of `s` (a power of two long), adding its second half to its first until one is
+/// left: a few vector additions, where summing in order waits for each addition in turn.
+#[inline(always)]
+fn halves_sum<const N: usize>(s: &mut [f32; N]) -> f32 {
+    let mut half = N / 2;
+    while half > 0 {
+        for i in 0..half {
+            s[i] += s[i + half];
+        }
+        half /= 2;
+    }
+    s[0]
 }
 
 simd_dispatch! {

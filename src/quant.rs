@@ -372,6 +372,7 @@ mod vnni {
     use std::arch::x86_64::*;
 
     use super::{BLOCK, PANEL, QRow, QuantKind, place};
+    use crate::kernels::{AHEAD, prefetch};
 
     /// Slice s of block b of a panel: numbers 4s to 4s + 3 of each of its 16 rows, row i's in
     /// int32 lane i. int8 as stored; int4 from 32 bytes, each widened to 16 bits and its high
@@ -422,6 +423,12 @@ mod vnni {
             // only a few cycles after it starts, so a single chain of them would wait.
             let mut ints = [[_mm512_setzero_si512(); S]; R];
             for s in 0..BLOCK / 4 {
+                if R == 1 {
+                    // One row of activations (a new token) reads each weight once, as it
+                    // comes from memory: ask for the weights ahead.
+                    let at = place(b, 0, 4 * s) * kind.block_bytes() / BLOCK;
+                    prefetch(w.as_ptr().wrapping_add(at + AHEAD));
+                }
                 // SAFETY: the asserts above keep block b inside w and every x.q.
                 let wv = unsafe { weights(kind, w.as_ptr(), b, s) };
                 for r in 0..R {
