@@ -20,8 +20,8 @@ pub struct Mlp {
 }
 
 /// What the MLP's forward pass keeps for its backward pass: c_fc's output h: [N, 4C]. GELU's
-/// output g = gelu(h), c_proj's input, is not kept: the backward pass computes it again, which
-/// costs less than a step's time to spare a fifth of a block's activations.
+/// output g = gelu(h), c_proj's input, is not kept: the backward pass computes it again (see
+/// [`Scratch`]).
 #[derive(Debug, Default, Clone)]
 pub struct MlpCache {
     pub h: Array2<f32>,

@@ -35,8 +35,8 @@ pub enum ModelError {
 }
 
 /// Columns of dlogits (4,096 tokens of the vocabulary) that the bf16 LM head's backward rounds and
-/// packs at a time: on AMX its bf16 copies take 6 MiB at B·T = 256 rather than 74 MiB for all
-/// 50,257, and on AMX dlnf's sum over the slices is the whole product's, in the same order.
+/// packs at a time: on AMX its bf16 copies then take 6 MiB at B·T = 256 rather than 74 MiB for
+/// all 50,257, and there dlnf's sum over the slices is the whole product's, in the same order.
 const LM_HEAD_SLICE: usize = 4 * matmul_bf16::K_PART;
 
 /// What the forward pass keeps for the backward pass. Reused from step to step.
@@ -699,7 +699,7 @@ mod tests {
             return;
         }
         // Three whole slices and a part of one; rows and width that no tile fills.
-        let (n, c, v, slice) = (40, 96, 3 * 2048 + 37, 2048);
+        let (n, c, v, slice) = (40, 100, 3 * 2048 + 37, 2048);
         let mut rng = Rng::new(5);
         let mut random = |shape| Array2::from_shape_simple_fn(shape, || rng.normal() as f32);
         let (dlogits, lnf, start) = (random((n, v)), random((n, c)), random((v, c)));
