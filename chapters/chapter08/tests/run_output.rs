@@ -2,6 +2,14 @@
 //! to the last digits (which may differ from one CPU to another), the matrix multiply's table
 //! row for row (its timings are this machine's, measured, not checked).
 
+/// Runs `chapter08 ARGS` in a fresh folder and checks that it prints the book's copy of `file`
+/// (under book/), made from the kept runs alone, to the last digit.
+fn prints_the_book_copy(args: &[&str], file: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = bookcheck::run(env!("CARGO_BIN_EXE_chapter08"), args, dir.path());
+    bookcheck::assert_book_copy(printed.as_bytes(), file);
+}
+
 #[test]
 fn book_shows_the_bf16_comparison() {
     let dir = tempfile::tempdir().unwrap();
@@ -44,9 +52,7 @@ fn book_shows_the_orders_table() {
 
 #[test]
 fn book_shows_the_line_counts() {
-    let dir = tempfile::tempdir().unwrap();
-    let printed = bookcheck::run(env!("CARGO_BIN_EXE_chapter08"), &["lines"], dir.path());
-    bookcheck::assert_book_copy(printed.as_bytes(), "runs/ch08-lines.txt");
+    prints_the_book_copy(&["lines"], "runs/ch08-lines.txt");
 }
 
 #[test]
@@ -79,13 +85,7 @@ fn book_shows_the_quantized_weights_table_and_figure_drawn_from_the_runs() {
 
 #[test]
 fn book_shows_the_xeon_amx_quantized_weights_table_drawn_from_its_rounds() {
-    let dir = tempfile::tempdir().unwrap();
-    let printed = bookcheck::run(
-        env!("CARGO_BIN_EXE_chapter08"),
-        &["quant", "xeon-amx"],
-        dir.path(),
-    );
-    bookcheck::assert_book_copy(printed.as_bytes(), "runs/xeon-amx/ch08-quant.txt");
+    prints_the_book_copy(&["quant", "xeon-amx"], "runs/xeon-amx/ch08-quant.txt");
 }
 
 #[test]
@@ -112,36 +112,21 @@ fn int8_costs_the_trained_model_less_than_a_hundredth_of_a_nat() {
 
 #[test]
 fn book_shows_the_side_by_side_table_drawn_from_the_rounds() {
-    let dir = tempfile::tempdir().unwrap();
-    let printed = bookcheck::run(
-        env!("CARGO_BIN_EXE_chapter08"),
-        &["side-by-side"],
-        dir.path(),
-    );
     // Made from the kept outputs of gpt2 bench and PyTorch alone: the same to the last digit.
-    bookcheck::assert_book_copy(printed.as_bytes(), "runs/ch08-side-by-side.txt");
+    prints_the_book_copy(&["side-by-side"], "runs/ch08-side-by-side.txt");
 }
 
 #[test]
 fn book_shows_the_zen5_side_by_side_table_drawn_from_its_rounds() {
-    let dir = tempfile::tempdir().unwrap();
-    let printed = bookcheck::run(
-        env!("CARGO_BIN_EXE_chapter08"),
-        &["side-by-side", "zen5"],
-        dir.path(),
-    );
-    bookcheck::assert_book_copy(printed.as_bytes(), "runs/zen5/ch08-side-by-side.txt");
+    prints_the_book_copy(&["side-by-side", "zen5"], "runs/zen5/ch08-side-by-side.txt");
 }
 
 #[test]
 fn book_shows_the_xeon_amx_side_by_side_table_drawn_from_its_rounds() {
-    let dir = tempfile::tempdir().unwrap();
-    let printed = bookcheck::run(
-        env!("CARGO_BIN_EXE_chapter08"),
+    prints_the_book_copy(
         &["side-by-side", "xeon-amx"],
-        dir.path(),
+        "runs/xeon-amx/ch08-side-by-side.txt",
     );
-    bookcheck::assert_book_copy(printed.as_bytes(), "runs/xeon-amx/ch08-side-by-side.txt");
 }
 
 #[test]
