@@ -7,17 +7,38 @@
 #   scripts/ab_rounds.sh /tmp/before/gpt2 /tmp/after/gpt2 > book/runs/xeon-amx/memory-passes.txt
 # With --generate first, the rounds time generation instead: a 64-token prompt, then 128 new
 # tokens, with f32, bf16, int8 and int4 weights (`gpt2 bench --steps 0 --generate 128`).
+# With --checkpoints, they time what reads and writes a GPT-2 124M checkpoint, with GNU time's
+# wall-clock seconds and peak resident memory: training 2 steps from scratch and saving, resuming
+# for one more and saving, and loading the checkpoint to generate one token.
 set -euo pipefail
-generate=false
-if [ "${1:-}" = --generate ]; then
-    generate=true
-    shift
-fi
+mode=train
+case "${1:-}" in
+    --generate) mode=generate; shift ;;
+    --checkpoints) mode=checkpoints; shift ;;
+esac
 if [ $# -ne 2 ]; then
-    echo "usage: scripts/ab_rounds.sh [--generate] BEFORE AFTER (two gpt2 binaries)" >&2
+    echo "usage: scripts/ab_rounds.sh [--generate|--checkpoints] BEFORE AFTER (two gpt2 binaries)" >&2
     exit 2
 fi
+generate=false
+[ $mode = generate ] && generate=true
 for round in 1 2 3; do
+    if [ $mode = checkpoints ]; then
+        for bin in "$1" "$2"; do
+            run=$(mktemp -d)
+            steps=(train --preset gpt2 --batch 4 --seq 64 --eval-every 0 --sample-tokens 0 --val-fraction 0.002)
+            for args in "${steps[*]} --steps 2 --out $run/run" \
+                "train --resume $run/run --steps 3" \
+                "generate --model $run/run --max-new-tokens 1 --prompt Hello"; do
+                echo "round $round: $bin ${args//$run/DIR}"
+                # shellcheck disable=SC2086 # the words of $args are the arguments
+                /usr/bin/time -f '%e %M' -o "$run/time" "$bin" $args > /dev/null 2>&1
+                awk '{ printf "%.2f s, peak resident memory %.2f GiB\n", $1, $2 / 1048576 }' "$run/time"
+            done
+            rm -rf "$run"
+        done
+        continue
+    fi
     if $generate; then
         for bin in "$1" "$2"; do
             args=(bench --preset gpt2 --steps 0 --generate 128)

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use half::{bf16, f16};
 use ndarray::{Array1, Array2, ArrayD, Ix1, Ix2, IxDyn};
-use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
+use safetensors::tensor::{Metadata, TensorInfo};
 
 use crate::block::Block;
 use crate::config::GPTConfig;
@@ -65,59 +65,8 @@ pub enum CheckpointError {
 
 // ANCHOR: read
 /// Every tensor of a safetensors file, converted to f32 (from F32, F16 or BF16), by name.
+/// The file is read piece by piece into the tensors, never held in memory whole.
 pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, ArrayD<f32>>, CheckpointError> {
-    let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
-        path: shown.clone(),
-        source,
-    })?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| CheckpointError::Format {
-        path: shown.clone(),
-        message: e.to_string(),
-    })?;
-    let mut out = BTreeMap::new();
-    for (name, view) in file.iter() {
-        // Little-endian, as the format prescribes.
-        let data: Vec<f32> = match view.dtype() {
-            Dtype::F32 => view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-            Dtype::F16 => view
-                .data()
-                .chunks_exact(2)
-                .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => view
-                .data()
-                .chunks_exact(2)
-                .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            dtype => {
-                return Err(CheckpointError::Dtype {
-                    path: shown,
-                    name: name.to_string(),
-                    dtype,
-                });
-            }
-        };
-        let array = ArrayD::from_shape_vec(IxDyn(view.shape()), data).map_err(|e| {
-            CheckpointError::Format {
-                path: shown.clone(),
-                message: format!("tensor `{name}`: {e}"),
-            }
-        })?;
-        out.insert(name.to_string(), array);
-    }
-    Ok(out)
-}
-// ANCHOR_END: read
-
-/// The metadata of a safetensors file (its header's `__metadata__`), read without its tensors.
-pub fn safetensors_metadata(
-    path: &Path,
-) -> Result<std::collections::HashMap<String, String>, CheckpointError> {
     use std::io::Read;
     let shown = path.display().to_string();
     let io = |source| CheckpointError::Io {
@@ -129,17 +78,108 @@ pub fn safetensors_metadata(
         message,
     };
     let mut file = std::fs::File::open(path).map_err(io)?;
+    let header = read_header(&mut file, &shown)?;
+    // Deserializing also checks that the tensors lie end to end and fit their shapes.
+    let metadata: Metadata =
+        serde_json::from_slice(&header).map_err(|e| format(format!("its header: {e}")))?;
+    let size = file.metadata().map_err(io)?.len();
+    let described = (8 + header.len() + metadata.data_len()) as u64;
+    if size != described {
+        return Err(format(format!(
+            "its header describes {described} bytes, the file holds {size}"
+        )));
+    }
+    let mut out = BTreeMap::new();
+    let mut buf = vec![0u8; PIECE];
+    // In the order of the data, so that the file is read once from start to end.
+    for name in metadata.offset_keys() {
+        let info = metadata.info(&name).expect("a name from the header");
+        let width = match info.dtype {
+            Dtype::F32 => 4,
+            Dtype::F16 | Dtype::BF16 => 2,
+            dtype => {
+                return Err(CheckpointError::Dtype {
+                    path: shown,
+                    name,
+                    dtype,
+                });
+            }
+        };
+        let mut left = info.data_offsets.1 - info.data_offsets.0;
+        let mut data: Vec<f32> = Vec::with_capacity(left / width);
+        while left > 0 {
+            let piece = &mut buf[..left.min(PIECE)];
+            file.read_exact(piece).map_err(io)?;
+            left -= piece.len();
+            // Little-endian, as the format prescribes.
+            match info.dtype {
+                Dtype::F32 => data.extend(
+                    piece
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                ),
+                Dtype::F16 => data.extend(
+                    piece
+                        .chunks_exact(2)
+                        .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()),
+                ),
+                _ => data.extend(
+                    piece
+                        .chunks_exact(2)
+                        .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()),
+                ),
+            }
+        }
+        let array = ArrayD::from_shape_vec(IxDyn(&info.shape), data)
+            .map_err(|e| format(format!("tensor `{name}`: {e}")))?;
+        out.insert(name, array);
+    }
+    Ok(out)
+}
+// ANCHOR_END: read
+
+/// Bytes read or written at a time: a multiple of every element's width, small beside a
+/// tensor, large enough that each piece is one system call.
+const PIECE: usize = 1 << 20;
+
+/// The JSON header of a safetensors file (after its 8-byte length), leaving `file` at the
+/// first byte of the tensors' data.
+fn read_header(file: &mut std::fs::File, shown: &str) -> Result<Vec<u8>, CheckpointError> {
+    use std::io::Read;
+    let io = |source| CheckpointError::Io {
+        path: shown.to_string(),
+        source,
+    };
     let mut len = [0u8; 8];
     file.read_exact(&mut len).map_err(io)?;
     let len = u64::from_le_bytes(len);
     let size = file.metadata().map_err(io)?.len();
     if len > size.saturating_sub(8) || len > 100 << 20 {
-        return Err(format(format!("its header claims {len} bytes")));
+        return Err(CheckpointError::Format {
+            path: shown.to_string(),
+            message: format!("its header claims {len} bytes"),
+        });
     }
     let mut header = vec![0u8; len as usize];
     file.read_exact(&mut header).map_err(io)?;
+    Ok(header)
+}
+
+/// The metadata of a safetensors file (its header's `__metadata__`), read without its tensors.
+pub fn safetensors_metadata(
+    path: &Path,
+) -> Result<std::collections::HashMap<String, String>, CheckpointError> {
+    let shown = path.display().to_string();
+    let mut file = std::fs::File::open(path).map_err(|source| CheckpointError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    let header = read_header(&mut file, &shown)?;
     let header: serde_json::Value =
-        serde_json::from_slice(&header).map_err(|e| format(format!("its header: {e}")))?;
+        serde_json::from_slice(&header).map_err(|e| CheckpointError::Format {
+            path: shown.clone(),
+            message: format!("its header: {e}"),
+        })?;
     let metadata = header.get("__metadata__").and_then(|m| m.as_object());
     Ok(metadata
         .into_iter()
@@ -252,41 +292,95 @@ pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 
 /// Writes f32 tensors (name, shape, values) to a safetensors file, atomically.
-pub fn write_safetensors(
+pub fn write_safetensors<V: AsRef<[f32]>>(
     path: &Path,
-    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    tensors: &[(String, Vec<usize>, V)],
 ) -> Result<(), CheckpointError> {
     write_safetensors_with(path, tensors, &[])
 }
 
-/// `write_safetensors`, with `extra` (key, value) pairs in the file's metadata.
-pub fn write_safetensors_with(
+/// `write_safetensors`, with `extra` (key, value) pairs in the file's metadata. The bytes are
+/// those of `safetensors::serialize`: the tensors in the order of their names.
+pub fn write_safetensors_with<V: AsRef<[f32]>>(
     path: &Path,
-    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    tensors: &[(String, Vec<usize>, V)],
     extra: &[(&str, String)],
+) -> Result<(), CheckpointError> {
+    let mut order: Vec<_> = tensors.iter().collect();
+    order.sort_by(|a, b| a.0.cmp(&b.0));
+    let shapes: Vec<_> = order
+        .iter()
+        .map(|(n, s, _)| (n.clone(), s.clone()))
+        .collect();
+    write_streaming(path, &shapes, extra, |write| {
+        order.iter().try_for_each(|(_, _, v)| write(v.as_ref()))
+    })
+}
+
+/// Writes a safetensors file of f32 tensors piece by piece, never holding a copy of them:
+/// `shapes` names the tensors in the order in which `values` hands their numbers to `write`.
+fn write_streaming(
+    path: &Path,
+    shapes: &[(String, Vec<usize>)],
+    extra: &[(&str, String)],
+    values: impl FnOnce(&mut dyn FnMut(&[f32]) -> std::io::Result<()>) -> std::io::Result<()>,
 ) -> Result<(), CheckpointError> {
     let format_error = |e: safetensors::SafeTensorError| CheckpointError::Format {
         path: path.display().to_string(),
         message: e.to_string(),
     };
-    let bytes: Vec<Vec<u8>> = tensors
-        .iter()
-        .map(|(_, _, values)| values.iter().flat_map(|v| v.to_le_bytes()).collect())
-        .collect();
-    let views = tensors
-        .iter()
-        .zip(&bytes)
-        .map(|((name, shape, _), data)| {
-            TensorView::new(Dtype::F32, shape.clone(), data).map(|v| (name.clone(), v))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(format_error)?;
+    let mut infos = Vec::with_capacity(shapes.len());
+    let mut offset = 0;
+    for (name, shape) in shapes {
+        let bytes = 4 * shape.iter().product::<usize>();
+        let info = TensorInfo {
+            dtype: Dtype::F32,
+            shape: shape.clone(),
+            data_offsets: (offset, offset + bytes),
+        };
+        offset += bytes;
+        infos.push((name.clone(), info));
+    }
     // transformers expects to find the framework in the file's metadata.
     let mut metadata = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
     metadata.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    let metadata = Some(metadata);
-    let file = safetensors::serialize(views, metadata).map_err(format_error)?;
-    crate::fsutil::write_atomic(path, &file).map_err(|source| CheckpointError::Write {
+    let metadata = Metadata::new(Some(metadata), infos).map_err(format_error)?;
+    let mut header = serde_json::to_vec(&metadata).expect("a header serialises");
+    // The data starts at a multiple of 8 bytes.
+    header.resize(header.len().next_multiple_of(8), b' ');
+    let mut shapes = shapes.iter();
+    crate::fsutil::write_atomic_with(path, |w| {
+        w.write_all(&(header.len() as u64).to_le_bytes())?;
+        w.write_all(&header)?;
+        let mut piece = Vec::with_capacity(PIECE);
+        values(&mut |numbers: &[f32]| {
+            let (name, shape) = shapes.next().expect("no more tensors than shapes");
+            if numbers.len() != shape.iter().product::<usize>() {
+                let message = format!(
+                    "tensor `{name}` of shape {shape:?} has {} numbers",
+                    numbers.len()
+                );
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    message,
+                ));
+            }
+            for part in numbers.chunks(PIECE / 4) {
+                piece.clear();
+                piece.extend(part.iter().flat_map(|v| v.to_le_bytes()));
+                w.write_all(&piece)?;
+            }
+            Ok(())
+        })?;
+        match shapes.next() {
+            None => Ok(()),
+            Some((name, _)) => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("tensor `{name}` was never given its numbers"),
+            )),
+        }
+    })
+    .map_err(|source| CheckpointError::Write {
         path: path.display().to_string(),
         source,
     })
@@ -376,15 +470,114 @@ impl GPT {
             move |source| CheckpointError::Write { path, source }
         };
         std::fs::create_dir_all(dir).map_err(fail(dir))?;
-        let mut tensors = Vec::new();
-        self.visit("transformer", &mut |name, shape, value, _| {
-            tensors.push((name.to_string(), shape.to_vec(), value.to_vec()));
+        // Two visits, one for the header and one for the numbers, written as they are visited.
+        let mut shapes = Vec::new();
+        self.visit("transformer", &mut |name, shape, _, _| {
+            shapes.push((name.to_string(), shape.to_vec()));
         });
-        write_safetensors_with(&dir.join(WEIGHTS_FILE), &tensors, extra)?;
+        write_streaming(&dir.join(WEIGHTS_FILE), &shapes, extra, |write| {
+            let mut result = Ok(());
+            self.visit("transformer", &mut |_, _, value, _| {
+                if result.is_ok() {
+                    result = write(value);
+                }
+            });
+            result
+        })?;
         let config = dir.join(CONFIG_FILE);
         crate::fsutil::write_atomic(&config, self.config.to_hf_json().as_bytes())
             .map_err(fail(&config))?;
         Ok(())
     }
     // ANCHOR_END: save
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use safetensors::tensor::TensorView;
+
+    /// Values that are exact in f32, f16 and bf16 alike: small integers over powers of two.
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 7 + seed) % 61) as f32 / 8.0 - 3.0)
+            .collect()
+    }
+
+    #[test]
+    fn the_writer_writes_the_bytes_of_safetensors_serialize() {
+        let dir = tempfile::tempdir().unwrap();
+        // Out of name order, and one tensor longer than a piece, ending inside one.
+        let tensors = vec![
+            ("wte".to_string(), vec![3, 100_000], values(300_000, 1)),
+            ("b".to_string(), vec![5], values(5, 2)),
+            ("a.c".to_string(), vec![2, 2, 2], values(8, 3)),
+        ];
+        let path = dir.path().join("ours.safetensors");
+        write_safetensors(&path, &tensors).unwrap();
+        let bytes: Vec<Vec<u8>> = tensors
+            .iter()
+            .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+            .collect();
+        let views = tensors.iter().zip(&bytes).map(|((name, shape, _), data)| {
+            (
+                name.clone(),
+                TensorView::new(Dtype::F32, shape.clone(), data).unwrap(),
+            )
+        });
+        let metadata = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+        let theirs = safetensors::serialize(views, Some(metadata)).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), theirs);
+    }
+
+    #[test]
+    fn every_float_format_reads_back_across_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        // 700,000 two-byte numbers are 1.3 pieces, 300,000 four-byte ones 1.1.
+        let (big, small) = (values(700_000, 4), values(300_000, 5));
+        let f16s: Vec<u8> = big
+            .iter()
+            .flat_map(|&x| f16::from_f32(x).to_le_bytes())
+            .collect();
+        let bf16s: Vec<u8> = big
+            .iter()
+            .flat_map(|&x| bf16::from_f32(x).to_le_bytes())
+            .collect();
+        let f32s: Vec<u8> = small.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let views = [
+            ("half", Dtype::F16, vec![700, 1000], &f16s),
+            ("brain", Dtype::BF16, vec![700_000], &bf16s),
+            ("single", Dtype::F32, vec![300_000], &f32s),
+        ]
+        .map(|(name, dtype, shape, data)| (name, TensorView::new(dtype, shape, data).unwrap()));
+        let path = dir.path().join("three.safetensors");
+        std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
+        let read = read_safetensors(&path).unwrap();
+        assert_eq!(read["half"].shape(), [700, 1000]);
+        assert_eq!(read["half"].as_slice().unwrap(), big);
+        assert_eq!(read["brain"].as_slice().unwrap(), big);
+        assert_eq!(read["single"].as_slice().unwrap(), small);
+    }
+
+    #[test]
+    fn a_file_whose_length_is_not_its_headers_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.safetensors");
+        write_safetensors(&path, &[("x".to_string(), vec![4], values(4, 6))]).unwrap();
+        let whole = std::fs::read(&path).unwrap();
+        let n = whole.len();
+        for (bytes, held) in [
+            (&whole[..n - 1], n - 1),
+            (&[&whole[..], &[0]].concat()[..], n + 1),
+        ] {
+            std::fs::write(&path, bytes).unwrap();
+            let err = read_safetensors(&path).unwrap_err().to_string();
+            assert!(
+                err.ends_with(&format!(
+                    "its header describes {n} bytes, the file holds {held}"
+                )),
+                "{err}"
+            );
+        }
+    }
 }

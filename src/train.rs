@@ -432,13 +432,14 @@ impl Trainer {
             (STEP_KEY, self.step.to_string()),
         ];
         self.model.save_with(dir, &stamp)?;
-        let moments: Vec<(String, Vec<usize>, Vec<f32>)> = self
+        // Borrowed, not copied: the moments are twice the model's size.
+        let moments: Vec<(String, Vec<usize>, &[f32])> = self
             .opt
             .moments()
             .flat_map(|(name, m, v)| {
                 [
-                    (format!("m.{name}"), vec![m.len()], m.to_vec()),
-                    (format!("v.{name}"), vec![v.len()], v.to_vec()),
+                    (format!("m.{name}"), vec![m.len()], m),
+                    (format!("v.{name}"), vec![v.len()], v),
                 ]
             })
             .collect();

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use clap::Args;
 use gpt2::dist::World;
-use gpt2::generate::{Sampling, generate_uncached};
+use gpt2::generate::{Sampling, generate};
 use gpt2::rng::Rng;
 use gpt2::run::{Observer, Outcome, Run, RunError};
 use gpt2::train::{DataFingerprint, StepStats, TrainConfig, Trainer};
@@ -517,12 +517,14 @@ fn train(args: TrainArgs, world: World) -> Result<Option<i32>> {
             top_p: 1.0,
         };
         let mut rng = Rng::new(run.trainer.config.seed);
-        let ids = generate_uncached(
-            &mut run.trainer.model,
+        let ids = generate(
+            &run.trainer.model,
             &prompt,
             args.sample_tokens,
             &sampling,
+            None,
             &mut rng,
+            |_| {},
         )?;
         let text = tok.decode(&ids)?;
         let mut stdout = super::stdout();
