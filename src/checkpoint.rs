@@ -65,78 +65,160 @@ pub enum CheckpointError {
 
 // ANCHOR: read
 /// Every tensor of a safetensors file, converted to f32 (from F32, F16 or BF16), by name.
-/// The file is read piece by piece into the tensors, never held in memory whole.
 pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, ArrayD<f32>>, CheckpointError> {
-    use std::io::Read;
-    let shown = path.display().to_string();
-    let io = |source| CheckpointError::Io {
-        path: shown.clone(),
-        source,
-    };
-    let format = |message: String| CheckpointError::Format {
-        path: shown.clone(),
-        message,
-    };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let header = read_header(&mut file, &shown)?;
-    // Deserializing also checks that the tensors lie end to end and fit their shapes.
-    let metadata: Metadata =
-        serde_json::from_slice(&header).map_err(|e| format(format!("its header: {e}")))?;
-    let size = file.metadata().map_err(io)?.len();
-    let described = (8 + header.len() + metadata.data_len()) as u64;
-    if size != described {
-        return Err(format(format!(
-            "its header describes {described} bytes, the file holds {size}"
-        )));
-    }
+    let mut file = SafetensorsFile::open(path)?;
     let mut out = BTreeMap::new();
-    let mut buf = vec![0u8; PIECE];
     // In the order of the data, so that the file is read once from start to end.
-    for name in metadata.offset_keys() {
-        let info = metadata.info(&name).expect("a name from the header");
-        let width = match info.dtype {
-            Dtype::F32 => 4,
-            Dtype::F16 | Dtype::BF16 => 2,
-            dtype => {
-                return Err(CheckpointError::Dtype {
-                    path: shown,
-                    name,
-                    dtype,
-                });
-            }
-        };
-        let mut left = info.data_offsets.1 - info.data_offsets.0;
-        let mut data: Vec<f32> = Vec::with_capacity(left / width);
-        while left > 0 {
-            let piece = &mut buf[..left.min(PIECE)];
-            file.read_exact(piece).map_err(io)?;
-            left -= piece.len();
-            // Little-endian, as the format prescribes.
-            match info.dtype {
-                Dtype::F32 => data.extend(
-                    piece
-                        .chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-                ),
-                Dtype::F16 => data.extend(
-                    piece
-                        .chunks_exact(2)
-                        .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()),
-                ),
-                _ => data.extend(
-                    piece
-                        .chunks_exact(2)
-                        .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()),
-                ),
-            }
-        }
-        let array = ArrayD::from_shape_vec(IxDyn(&info.shape), data)
-            .map_err(|e| format(format!("tensor `{name}`: {e}")))?;
+    for name in file.metadata.offset_keys() {
+        let shape = file
+            .metadata
+            .info(&name)
+            .expect("a name from the header")
+            .shape
+            .clone();
+        let mut data = Vec::with_capacity(shape.iter().product());
+        file.stream(&name, |numbers| data.extend_from_slice(numbers))?;
+        let array = ArrayD::from_shape_vec(IxDyn(&shape), data).expect("the header's length");
         out.insert(name, array);
     }
     Ok(out)
 }
 // ANCHOR_END: read
+
+/// A safetensors file opened for reading its tensors one at a time, each converted to f32 a
+/// piece at a time on its way to where it goes: the file is never held in memory whole.
+pub struct SafetensorsFile {
+    file: std::fs::File,
+    path: String,
+    metadata: Metadata,
+    /// Where the tensors' data starts: after the 8-byte length and the header.
+    data_start: u64,
+}
+
+impl SafetensorsFile {
+    /// Opens `path` and reads its header, checking that the tensors lie end to end, fit their
+    /// shapes, and end where the file ends.
+    pub fn open(path: &Path) -> Result<SafetensorsFile, CheckpointError> {
+        let shown = path.display().to_string();
+        let io = |source| CheckpointError::Io {
+            path: shown.clone(),
+            source,
+        };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let header = read_header(&mut file, &shown)?;
+        let format = |message: String| CheckpointError::Format {
+            path: shown.clone(),
+            message,
+        };
+        let metadata: Metadata =
+            serde_json::from_slice(&header).map_err(|e| format(format!("its header: {e}")))?;
+        let size = file.metadata().map_err(io)?.len();
+        let data_start = 8 + header.len() as u64;
+        let described = data_start + metadata.data_len() as u64;
+        if size != described {
+            return Err(format(format!(
+                "its header describes {described} bytes, the file holds {size}"
+            )));
+        }
+        Ok(SafetensorsFile {
+            file,
+            path: shown,
+            metadata,
+            data_start,
+        })
+    }
+
+    /// Reads the tensor `name`, which must have `out.len()` numbers, into `out`.
+    pub fn read_into(&mut self, name: &str, out: &mut [f32]) -> Result<(), CheckpointError> {
+        let shape = self.info(name)?.shape.clone();
+        if shape.iter().product::<usize>() != out.len() {
+            return Err(CheckpointError::Shape {
+                path: self.path.clone(),
+                name: name.to_string(),
+                expected: vec![out.len()],
+                found: shape,
+            });
+        }
+        let mut at = 0;
+        self.stream(name, |numbers| {
+            out[at..at + numbers.len()].copy_from_slice(numbers);
+            at += numbers.len();
+        })?;
+        check_finite(&self.path, name, out)
+    }
+
+    fn info(&self, name: &str) -> Result<&TensorInfo, CheckpointError> {
+        self.metadata
+            .info(name)
+            .ok_or_else(|| CheckpointError::Missing {
+                path: self.path.clone(),
+                name: name.to_string(),
+            })
+    }
+
+    /// Hands the numbers of tensor `name` to `each`, in order, a piece at a time.
+    fn stream(&mut self, name: &str, mut each: impl FnMut(&[f32])) -> Result<(), CheckpointError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let info = self.info(name)?;
+        let (dtype, (start, end)) = (info.dtype, info.data_offsets);
+        if !matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+            return Err(CheckpointError::Dtype {
+                path: self.path.clone(),
+                name: name.to_string(),
+                dtype,
+            });
+        }
+        let io = |source| CheckpointError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        self.file
+            .seek(SeekFrom::Start(self.data_start + start as u64))
+            .map_err(io)?;
+        let (mut bytes, mut numbers) = (vec![0u8; PIECE], Vec::with_capacity(PIECE / 2));
+        let mut left = end - start;
+        while left > 0 {
+            let piece = &mut bytes[..left.min(PIECE)];
+            self.file.read_exact(piece).map_err(io)?;
+            left -= piece.len();
+            numbers.clear();
+            // Little-endian, as the format prescribes.
+            match dtype {
+                Dtype::F32 => numbers.extend(
+                    piece
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                ),
+                Dtype::F16 => numbers.extend(
+                    piece
+                        .chunks_exact(2)
+                        .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()),
+                ),
+                _ => numbers.extend(
+                    piece
+                        .chunks_exact(2)
+                        .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()),
+                ),
+            }
+            each(&numbers);
+        }
+        Ok(())
+    }
+}
+
+/// A damaged file, or a run saved after it diverged: refused when read rather than computing
+/// NaN everywhere downstream.
+fn check_finite(path: &str, name: &str, numbers: &[f32]) -> Result<(), CheckpointError> {
+    match numbers.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+        Some((index, &value)) => Err(CheckpointError::NotFinite {
+            path: path.to_string(),
+            name: name.to_string(),
+            index,
+            value,
+        }),
+        None => Ok(()),
+    }
+}
 
 /// Bytes read or written at a time: a multiple of every element's width, small beside a
 /// tensor, large enough that each piece is one system call.
@@ -258,16 +340,11 @@ impl Tensors {
                 found: t.shape().to_vec(),
             });
         }
-        // A damaged file, or a run saved after it diverged: refused here rather than
-        // computing NaN everywhere downstream.
-        if let Some((index, &value)) = t.iter().enumerate().find(|(_, x)| !x.is_finite()) {
-            return Err(CheckpointError::NotFinite {
-                path: self.path.clone(),
-                name: name.to_string(),
-                index,
-                value,
-            });
-        }
+        check_finite(
+            &self.path,
+            name,
+            t.as_slice().expect("read in standard order"),
+        )?;
         Ok(t)
     }
 
@@ -579,5 +656,36 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn one_tensor_reads_into_its_place_or_names_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.safetensors");
+        let mut bad = values(300_000, 8);
+        bad[299_999] = f32::INFINITY;
+        let tensors = [
+            ("a".to_string(), vec![300_000], values(300_000, 7)),
+            ("b".to_string(), vec![600, 500], bad),
+        ];
+        write_safetensors(&path, &tensors).unwrap();
+        let mut file = SafetensorsFile::open(&path).unwrap();
+        let mut out = vec![0.0; 300_000];
+        file.read_into("a", &mut out).unwrap();
+        assert_eq!(out, tensors[0].2);
+        let shown = path.display();
+        let err = |r: Result<(), CheckpointError>| r.unwrap_err().to_string();
+        assert_eq!(
+            err(file.read_into("b", &mut out)),
+            format!("{shown}: tensor `b` holds inf at index 299999; a model's numbers are finite")
+        );
+        assert_eq!(
+            err(file.read_into("a", &mut out[1..])),
+            format!("{shown}: tensor `a` has shape [300000], expected [299999]")
+        );
+        assert_eq!(
+            err(file.read_into("c", &mut out)),
+            format!("{shown} has no tensor `c`")
+        );
     }
 }

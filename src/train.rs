@@ -7,7 +7,7 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::checkpoint::{CheckpointError, Tensors};
+use crate::checkpoint::{CheckpointError, SafetensorsFile};
 use crate::data::{DataError, Loader, LoaderMode, LoaderState};
 use crate::dist::World;
 use crate::dropout::DropoutRates;
@@ -526,15 +526,11 @@ impl Trainer {
         }
         let model = GPT::load(dir)?;
         let mut trainer = Trainer::new(model, train, val, state.config)?;
-        let mut moments = Tensors::read(&dir.join(OPTIMIZER_FILE))?;
+        // Each moment straight from the file into its place, never a second copy of them all.
+        let mut moments = SafetensorsFile::open(&dir.join(OPTIMIZER_FILE))?;
         for (name, m, v) in trainer.opt.moments_mut() {
-            let n = m.len();
-            let (saved_m, saved_v) = (
-                moments.take1(&format!("m.{name}"), n)?,
-                moments.take1(&format!("v.{name}"), n)?,
-            );
-            m.iter_mut().zip(saved_m).for_each(|(m, s)| *m = s);
-            v.iter_mut().zip(saved_v).for_each(|(v, s)| *v = s);
+            moments.read_into(&format!("m.{name}"), m)?;
+            moments.read_into(&format!("v.{name}"), v)?;
         }
         trainer.opt.t = state.adam_t;
         trainer.step = state.step;
