@@ -9,7 +9,8 @@
 # tokens, with f32, bf16, int8 and int4 weights (`gpt2 bench --steps 0 --generate 128`).
 # With --checkpoints, they time what reads and writes a GPT-2 124M checkpoint, with GNU time's
 # wall-clock seconds and peak resident memory: training 2 steps from scratch and saving, resuming
-# for one more and saving, and loading the checkpoint to generate one token.
+# for one more and saving (no sample at the end of either), and loading the checkpoint to
+# generate one token.
 set -euo pipefail
 mode=train
 case "${1:-}" in
@@ -28,7 +29,7 @@ for round in 1 2 3; do
             run=$(mktemp -d)
             steps=(train --preset gpt2 --batch 4 --seq 64 --eval-every 0 --sample-tokens 0 --val-fraction 0.002)
             for args in "${steps[*]} --steps 2 --out $run/run" \
-                "train --resume $run/run --steps 3" \
+                "train --resume $run/run --steps 3 --sample-tokens 0" \
                 "generate --model $run/run --max-new-tokens 1 --prompt Hello"; do
                 echo "round $round: $bin ${args//$run/DIR}"
                 # shellcheck disable=SC2086 # the words of $args are the arguments
