@@ -144,7 +144,7 @@ impl SafetensorsFile {
             out[at..at + numbers.len()].copy_from_slice(numbers);
             at += numbers.len();
         })?;
-        check_finite(&self.path, name, out)
+        check_finite(&self.path, name, &*out)
     }
 
     fn info(&self, name: &str) -> Result<&TensorInfo, CheckpointError> {
@@ -175,8 +175,9 @@ impl SafetensorsFile {
         self.file
             .seek(SeekFrom::Start(self.data_start + start as u64))
             .map_err(io)?;
-        let (mut bytes, mut numbers) = (vec![0u8; PIECE], Vec::with_capacity(PIECE / 2));
         let mut left = end - start;
+        let mut bytes = vec![0u8; left.min(PIECE)];
+        let mut numbers = Vec::with_capacity(bytes.len() / 2);
         while left > 0 {
             let piece = &mut bytes[..left.min(PIECE)];
             self.file.read_exact(piece).map_err(io)?;
@@ -208,8 +209,16 @@ impl SafetensorsFile {
 
 /// A damaged file, or a run saved after it diverged: refused when read rather than computing
 /// NaN everywhere downstream.
-fn check_finite(path: &str, name: &str, numbers: &[f32]) -> Result<(), CheckpointError> {
-    match numbers.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+fn check_finite<'a>(
+    path: &str,
+    name: &str,
+    numbers: impl IntoIterator<Item = &'a f32>,
+) -> Result<(), CheckpointError> {
+    match numbers
+        .into_iter()
+        .enumerate()
+        .find(|(_, x)| !x.is_finite())
+    {
         Some((index, &value)) => Err(CheckpointError::NotFinite {
             path: path.to_string(),
             name: name.to_string(),
@@ -340,11 +349,7 @@ impl Tensors {
                 found: t.shape().to_vec(),
             });
         }
-        check_finite(
-            &self.path,
-            name,
-            t.as_slice().expect("read in standard order"),
-        )?;
+        check_finite(&self.path, name, &t)?;
         Ok(t)
     }
 
@@ -431,16 +436,15 @@ fn write_streaming(
         w.write_all(&header)?;
         let mut piece = Vec::with_capacity(PIECE);
         values(&mut |numbers: &[f32]| {
-            let (name, shape) = shapes.next().expect("no more tensors than shapes");
+            let invalid = |message| std::io::Error::new(std::io::ErrorKind::InvalidInput, message);
+            let Some((name, shape)) = shapes.next() else {
+                return Err(invalid("more tensors than the header names".to_string()));
+            };
             if numbers.len() != shape.iter().product::<usize>() {
-                let message = format!(
-                    "tensor `{name}` of shape {shape:?} has {} numbers",
-                    numbers.len()
-                );
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    message,
-                ));
+                let n = numbers.len();
+                return Err(invalid(format!(
+                    "tensor `{name}` of shape {shape:?} has {n} numbers"
+                )));
             }
             for part in numbers.chunks(PIECE / 4) {
                 piece.clear();
