@@ -13,7 +13,7 @@
 //! that each block's dot product is one of small integers, exact in int32: the CPU's byte dot
 //! product (AVX-512 VNNI's `vpdpbusd`, 64 multiply-adds of unsigned by signed bytes per
 //! instruction) computes it, and one f32 multiply-add per block scales it by d_w·d_x. The
-//! weights are stored in panels of 16 rows (see [`place`]), so that each of the instruction's
+//! weights are stored in panels of 16 rows (see `place`), so that each of the instruction's
 //! 16 int32 lanes sums one row: eight instructions give a block's sums for 16 rows at once.
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
@@ -104,7 +104,7 @@ pub struct QMatrix {
     /// Blocks per row: cols / 32, rounded up (the last one padded with zeros).
     blocks: usize,
     /// The integers, stored unsigned, in panels of 16 rows (the last padded with zero rows),
-    /// each in [`place`]'s order.
+    /// each in `place`'s order.
     data: Vec<u8>,
     /// The scales, panel after panel, block after block: 16 per block, one per row.
     scales: Vec<f32>,
