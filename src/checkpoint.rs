@@ -431,12 +431,12 @@ fn write_streaming(
     // The data starts at a multiple of 8 bytes.
     header.resize(header.len().next_multiple_of(8), b' ');
     let mut shapes = shapes.iter();
+    let invalid = |message| std::io::Error::new(std::io::ErrorKind::InvalidInput, message);
     crate::fsutil::write_atomic_with(path, |w| {
         w.write_all(&(header.len() as u64).to_le_bytes())?;
         w.write_all(&header)?;
         let mut piece = Vec::with_capacity(PIECE);
         values(&mut |numbers: &[f32]| {
-            let invalid = |message| std::io::Error::new(std::io::ErrorKind::InvalidInput, message);
             let Some((name, shape)) = shapes.next() else {
                 return Err(invalid("more tensors than the header names".to_string()));
             };
@@ -455,10 +455,9 @@ fn write_streaming(
         })?;
         match shapes.next() {
             None => Ok(()),
-            Some((name, _)) => Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("tensor `{name}` was never given its numbers"),
-            )),
+            Some((name, _)) => Err(invalid(format!(
+                "tensor `{name}` was never given its numbers"
+            ))),
         }
     })
     .map_err(|source| CheckpointError::Write {
