@@ -35,6 +35,11 @@ impl Bf16Matrix {
         Bf16Matrix { rows, cols, data }
     }
 
+    /// Bytes of the matrix: two per number.
+    pub fn bytes(&self) -> usize {
+        2 * self.data.len()
+    }
+
     /// The matrix as f32 (each entry exactly as stored).
     pub fn to_f32(&self) -> Array2<f32> {
         Array2::from_shape_fn((self.rows, self.cols), |(i, j)| {

@@ -13,6 +13,7 @@ use crate::block::Block;
 use crate::config::GPTConfig;
 use crate::layers::{LayerNorm, Param, Params};
 use crate::model::GPT;
+use crate::quant::Weights;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -300,57 +301,76 @@ pub fn is_plain_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\'])
 }
 
-/// The tensors of a checkpoint, taken out one by one by name and shape as a model is built.
+/// The tensors of a checkpoint, taken out one by one by name and shape as a model is built,
+/// each read from the file when it is taken: a model being built holds its own numbers and the
+/// one tensor in hand, never a second copy of the file.
 pub struct Tensors {
-    path: String,
-    map: BTreeMap<String, ArrayD<f32>>,
+    file: SafetensorsFile,
+    /// The names not taken yet.
+    left: std::collections::BTreeSet<String>,
+    /// Building a model for forward passes only (see [`GPT::load_for_inference`]): its weight
+    /// matrices in this format, and no gradients.
+    inference: Option<Weights>,
 }
 
 impl Tensors {
-    pub fn read(path: &Path) -> Result<Tensors, CheckpointError> {
+    /// The tensors of the safetensors file `path` (its header read and checked, not its data).
+    pub fn open(path: &Path) -> Result<Tensors, CheckpointError> {
+        let file = SafetensorsFile::open(path)?;
+        let left = file.metadata.offset_keys().into_iter().collect();
         Ok(Tensors {
-            path: path.display().to_string(),
-            map: read_safetensors(path)?,
+            file,
+            left,
+            inference: None,
         })
     }
 
-    /// Tensors already in memory; `path` names them in errors.
-    pub fn new(path: &str, map: BTreeMap<String, ArrayD<f32>>) -> Tensors {
-        Tensors {
-            path: path.to_string(),
-            map,
-        }
-    }
-
-    /// Is there a tensor called `name`?
+    /// Is there a tensor called `name`, not taken yet?
     pub fn contains(&self, name: &str) -> bool {
-        self.map.contains_key(name)
+        self.left.contains(name)
     }
 
     /// The names not taken yet.
     pub fn remaining(&self) -> impl Iterator<Item = &str> {
-        self.map.keys().map(String::as_str)
+        self.left.iter().map(String::as_str)
     }
 
-    /// Removes the tensor `name`, checking its shape.
+    /// The format that a model built for forward passes only keeps its weight matrices in;
+    /// None when building a model to train.
+    pub fn inference(&self) -> Option<Weights> {
+        self.inference
+    }
+
+    /// A parameter holding `value`: with a gradient, unless the model is built for forward
+    /// passes only.
+    pub fn param<D: ndarray::Dimension>(&self, value: ndarray::Array<f32, D>) -> Param<D> {
+        match self.inference {
+            None => Param::new(value),
+            Some(_) => Param::without_grad(value),
+        }
+    }
+
+    /// Removes the tensor `name`, checking its shape, and reads it.
     pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<ArrayD<f32>, CheckpointError> {
-        let t = self
-            .map
-            .remove(name)
-            .ok_or_else(|| CheckpointError::Missing {
-                path: self.path.clone(),
+        let path = &self.file.path;
+        if !self.left.remove(name) {
+            return Err(CheckpointError::Missing {
+                path: path.clone(),
                 name: name.to_string(),
-            })?;
-        if t.shape() != shape {
-            return Err(CheckpointError::Shape {
-                path: self.path.clone(),
-                name: name.to_string(),
-                expected: shape.to_vec(),
-                found: t.shape().to_vec(),
             });
         }
-        check_finite(&self.path, name, &t)?;
-        Ok(t)
+        let found = &self.file.info(name)?.shape;
+        if found != shape {
+            return Err(CheckpointError::Shape {
+                path: path.clone(),
+                name: name.to_string(),
+                expected: shape.to_vec(),
+                found: found.clone(),
+            });
+        }
+        let mut data = vec![0.0; shape.iter().product()];
+        self.file.read_into(name, &mut data)?;
+        Ok(ArrayD::from_shape_vec(IxDyn(shape), data).expect("the shape's length"))
     }
 
     pub fn take1(&mut self, name: &str, n: usize) -> Result<Array1<f32>, CheckpointError> {
@@ -472,6 +492,18 @@ impl GPT {
     /// prefixed `transformer.` (as `save_pretrained` writes them) or not (as in OpenAI's GPT-2
     /// files on the hub, which also carry `h.N.attn.bias` mask buffers, ignored here).
     pub fn load(dir: &Path) -> Result<GPT, CheckpointError> {
+        GPT::load_with(dir, None)
+    }
+
+    /// Loads a checkpoint to compute forward passes only (to generate or score text), with its
+    /// weight matrices in `weights`' format: each is packed as it is read, its f32 numbers are
+    /// dropped where the packed copy serves every product, and no parameter has a gradient. Such
+    /// a model cannot be trained or saved; [`GPT::load`] gives one that can.
+    pub fn load_for_inference(dir: &Path, weights: Weights) -> Result<GPT, CheckpointError> {
+        GPT::load_with(dir, Some(weights))
+    }
+
+    fn load_with(dir: &Path, inference: Option<Weights>) -> Result<GPT, CheckpointError> {
         let dir = &resolve(dir);
         let config = GPTConfig::load_hf(&dir.join(CONFIG_FILE))?;
         let weights = dir.join(WEIGHTS_FILE);
@@ -486,7 +518,8 @@ impl GPT {
                 hint: hint.to_string(),
             });
         }
-        let mut t = Tensors::read(&weights)?;
+        let mut t = Tensors::open(&weights)?;
+        t.inference = inference;
         let prefix = if t.contains("transformer.wte.weight") {
             "transformer."
         } else {
@@ -506,7 +539,7 @@ impl GPT {
         )?;
         if t.contains("lm_head.weight") && t.take2("lm_head.weight", v, c)? != wte {
             return Err(CheckpointError::UntiedHead {
-                path: t.path.clone(),
+                path: t.file.path.clone(),
             });
         }
         // Buffers, not parameters: the causal mask (and its fill value in older files).
@@ -517,17 +550,16 @@ impl GPT {
             .collect();
         if !unexpected.is_empty() {
             return Err(CheckpointError::Unexpected {
-                path: t.path.clone(),
+                path: t.file.path.clone(),
                 names: unexpected.join(", "),
             });
         }
-        Ok(GPT::from_parts(
-            config,
-            Param::new(wte),
-            Param::new(wpe),
-            h,
-            ln_f,
-        ))
+        let (wte, wpe) = (t.param(wte), t.param(wpe));
+        let mut model = GPT::from_parts(config, wte, wpe, h, ln_f);
+        if let Some(weights) = inference {
+            model.make_inference_only(weights);
+        }
+        Ok(model)
     }
     // ANCHOR_END: load
 
@@ -690,5 +722,52 @@ mod tests {
             err(file.read_into("c", &mut out)),
             format!("{shown} has no tensor `c`")
         );
+    }
+
+    const TINY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny");
+
+    #[test]
+    fn a_model_loaded_for_inference_computes_what_the_full_model_packed_computes() {
+        let dir = Path::new(TINY);
+        let ids = [3u32, 14, 15, 92, 65, 35];
+        let batch = ndarray::Array2::from_shape_vec((1, 6), ids.to_vec()).unwrap();
+        for weights in [Weights::F32, Weights::Bf16, Weights::Int8, Weights::Int4] {
+            let mut full = GPT::load(dir).unwrap();
+            full.use_weights(weights);
+            let mut lean = GPT::load_for_inference(dir, weights).unwrap();
+            assert!(lean.is_inference_only() && !full.is_inference_only());
+            let want = full.forward(batch.view(), None).unwrap().0.to_owned();
+            let got = lean.forward(batch.view(), None).unwrap().0.to_owned();
+            assert_eq!(got, want, "{weights:?}: a prompt's logits");
+            // Generating: the prompt, then one token at a time.
+            let (mut a, mut b) = (full.new_cache(), lean.new_cache());
+            for part in [&ids[..4], &ids[4..5], &ids[5..]] {
+                let want = full.forward_cached(part, &mut a).unwrap();
+                assert_eq!(
+                    lean.forward_cached(part, &mut b).unwrap(),
+                    want,
+                    "{weights:?}"
+                );
+            }
+            // What it holds: no gradient, and f32 matrices only where they still compute.
+            let layer = &lean.h[1].mlp.c_fc;
+            let dropped = match weights {
+                Weights::F32 => false,
+                Weights::Bf16 => crate::matmul_bf16::available(),
+                Weights::Int8 | Weights::Int4 => true,
+            };
+            assert_eq!(layer.weight.value.is_empty(), dropped, "{weights:?}");
+            assert!(layer.weight.grad.is_empty() && layer.bias.grad.is_empty());
+            assert!(lean.wte.grad.is_empty() && lean.ln_f.weight.grad.is_empty());
+            assert_eq!(lean.wte.value, full.wte.value, "the embeddings stay f32");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "a model loaded for inference cannot be visited")]
+    fn a_model_loaded_for_inference_is_not_saved() {
+        let mut model = GPT::load_for_inference(Path::new(TINY), Weights::Int8).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let _ = model.save(dir.path());
     }
 }

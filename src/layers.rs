@@ -55,6 +55,17 @@ impl<D: Dimension> Param<D> {
         }
     }
 
+    /// A parameter that is never trained (in a model built for forward passes only): its
+    /// gradient is empty.
+    pub fn without_grad(value: Array<f32, D>) -> Param<D> {
+        Param {
+            grad: Array::zeros(D::zeros(value.ndim())),
+            value,
+            grad_is_zero: false,
+            copy: None,
+        }
+    }
+
     /// The same parameter, keeping a bf16 copy of its value (see [`Bf16Copy`]).
     pub fn with_copy(mut self) -> Param<D> {
         self.copy = Some(Bf16Copy::default());
@@ -231,11 +242,25 @@ impl Linear {
         fan_in: usize,
         fan_out: usize,
     ) -> Result<Linear, CheckpointError> {
-        Ok(Linear {
-            weight: Param::new(t.take2(&join(prefix, "weight"), fan_in, fan_out)?).with_copy(),
-            bias: Param::new(t.take1(&join(prefix, "bias"), fan_out)?),
+        let weight = t.take2(&join(prefix, "weight"), fan_in, fan_out)?;
+        let bias = t.take1(&join(prefix, "bias"), fan_out)?;
+        let mut layer = Linear {
+            weight: t.param(weight).with_copy(),
+            bias: t.param(bias),
             packed: None,
-        })
+        };
+        if let Some(weights) = t.inference() {
+            layer.pack(weights);
+            // A copy that serves every product leaves the f32 numbers nothing to do.
+            if layer
+                .packed
+                .as_ref()
+                .is_some_and(Packed::serves_every_product)
+            {
+                layer.weight.value = Array2::zeros((0, 0));
+            }
+        }
+        Ok(layer)
     }
 }
 
@@ -424,9 +449,11 @@ impl LayerNorm {
         c: usize,
         eps: f32,
     ) -> Result<LayerNorm, CheckpointError> {
+        let weight = t.take1(&join(prefix, "weight"), c)?;
+        let bias = t.take1(&join(prefix, "bias"), c)?;
         Ok(LayerNorm {
-            weight: Param::new(t.take1(&join(prefix, "weight"), c)?),
-            bias: Param::new(t.take1(&join(prefix, "bias"), c)?),
+            weight: t.param(weight),
+            bias: t.param(bias),
             eps,
         })
     }

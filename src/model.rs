@@ -85,6 +85,9 @@ pub struct GPT {
     scratch: Scratch,
     /// The LM head's copy in a smaller format, if any (see [`GPT::use_weights`]).
     wte_packed: Option<Packed>,
+    /// Built for forward passes only (see [`GPT::load_for_inference`]): no gradients, and
+    /// weight matrices perhaps only in their packed copies.
+    inference_only: bool,
 }
 // ANCHOR_END: gpt
 
@@ -108,6 +111,7 @@ impl GPT {
             dlogits_bf16: Default::default(),
             scratch: Scratch::default(),
             wte_packed: None,
+            inference_only: false,
         }
     }
     // ANCHOR_END: init
@@ -131,6 +135,7 @@ impl GPT {
             dlogits_bf16: Default::default(),
             scratch: Scratch::default(),
             wte_packed: None,
+            inference_only: false,
         }
     }
 
@@ -512,6 +517,7 @@ impl GPT {
     /// rows on a CPU without AVX512-BF16). Visiting the parameters (an optimizer step, say)
     /// drops the copies, so they never go stale; `Weights::F32` drops them too.
     pub fn use_weights(&mut self, weights: Weights) {
+        self.assert_trainable("repacked");
         for block in &mut self.h {
             block.attn.c_attn.pack(weights);
             block.attn.c_proj.pack(weights);
@@ -521,6 +527,26 @@ impl GPT {
         self.wte_packed = Packed::new(self.wte.value.view(), weights);
     }
     // ANCHOR_END: use_bf16
+
+    /// Marks a model built for forward passes only, its LM head packed in `weights`' format.
+    pub(crate) fn make_inference_only(&mut self, weights: Weights) {
+        self.wte_packed = Packed::new(self.wte.value.view(), weights);
+        self.inference_only = true;
+    }
+
+    /// Whether the model was built for forward passes only ([`GPT::load_for_inference`]).
+    pub fn is_inference_only(&self) -> bool {
+        self.inference_only
+    }
+
+    /// A model built for forward passes only may lack its f32 weights and has no gradients:
+    /// using it otherwise is a mistake in the calling code, not in its input.
+    fn assert_trainable(&self, what: &str) {
+        assert!(
+            !self.inference_only,
+            "a model loaded for inference cannot be {what}; load it with GPT::load"
+        );
+    }
 
     /// bfloat16 copies of the weights for generating: [`GPT::use_weights`] with `Weights::Bf16`.
     pub fn use_bf16_for_decoding(&mut self) {
@@ -551,13 +577,11 @@ impl GPT {
     /// LM head, in the format they compute in.
     pub fn weight_bytes(&self) -> usize {
         let linear = |l: &crate::layers::Linear| match &l.packed {
-            Some(Packed::Bf16(..)) => 2 * l.weight.value.len(),
-            Some(Packed::Int(q)) => q.bytes(),
+            Some(p) => p.bytes(),
             None => 4 * l.weight.value.len(),
         };
         let head = match &self.wte_packed {
-            Some(Packed::Bf16(..)) => 2 * self.wte.value.len(),
-            Some(Packed::Int(q)) => q.bytes(),
+            Some(p) => p.bytes(),
             None => 4 * self.wte.value.len(),
         };
         let blocks: usize = self
@@ -581,6 +605,7 @@ impl GPT {
 
 impl Params for GPT {
     fn visit_copies(&mut self, prefix: &str, f: &mut VisitCopies<'_>) {
+        self.assert_trainable("visited (trained or saved)");
         self.wte_packed = None;
         visit_param(&mut self.wte, &join(prefix, "wte.weight"), f);
         visit_param(&mut self.wpe, &join(prefix, "wpe.weight"), f);
@@ -650,6 +675,7 @@ impl Clone for GPT {
             dlogits_bf16: Default::default(),
             scratch: Scratch::default(),
             wte_packed: self.wte_packed.clone(),
+            inference_only: self.inference_only,
         }
     }
 }

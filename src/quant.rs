@@ -512,6 +512,23 @@ impl Packed {
         }
     }
 
+    /// Whether every product, of one row or many, computes from this copy, on this CPU: so the
+    /// f32 weights serve none (bfloat16 prompts need AVX512-BF16).
+    pub fn serves_every_product(&self) -> bool {
+        match self {
+            Packed::Bf16(_, pairs) => pairs.is_some(),
+            Packed::Int(_) => true,
+        }
+    }
+
+    /// Bytes that one product with a row reads.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Packed::Bf16(w, _) => w.bytes(),
+            Packed::Int(q) => q.bytes(),
+        }
+    }
+
     pub fn weights(&self) -> Weights {
         match self {
             Packed::Bf16(..) => Weights::Bf16,

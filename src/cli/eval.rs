@@ -60,13 +60,16 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     super::set_precision(args.precision)?;
-    let mut model = GPT::load(&args.model)?;
-    match args.weights {
+    let mut model = match args.weights {
         // bfloat16 copies serve several rows only with AVX512-BF16, rounding x as well: round the
         // matrices themselves, so that the loss measures the weights' rounding on any CPU.
-        super::WeightsArg::Bf16 => model.round_matrices_to_bf16(),
-        w => model.use_weights(w.into()),
-    }
+        super::WeightsArg::Bf16 => {
+            let mut model = GPT::load(&args.model)?;
+            model.round_matrices_to_bf16();
+            model
+        }
+        w => GPT::load_for_inference(&args.model, w.into())?,
+    };
     let block = model.config.block_size;
     let t = args.seq.unwrap_or(block);
     if t == 0 || t > block {

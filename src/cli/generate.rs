@@ -125,13 +125,12 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     if !(args.top_p > 0.0 && args.top_p <= 1.0) {
         bail!("--top-p must be in (0, 1], not {}", args.top_p);
     }
-    let mut model = GPT::load(&dir)?;
     let weights = if args.bf16 {
         super::WeightsArg::Bf16
     } else {
         args.weights
     };
-    model.use_weights(weights.into());
+    let model = GPT::load_for_inference(&dir, weights.into())?;
     let (spec, tok) = super::model_tokenizer(args.tokenizer.as_deref(), &dir)?;
     super::check_vocab(model.config.vocab_size, &tok, &spec);
     let sampling = Sampling {
