@@ -11,19 +11,41 @@
 # wall-clock seconds and peak resident memory: training 2 steps from scratch and saving, resuming
 # for one more and saving (no sample at the end of either), and loading the checkpoint to
 # generate one token.
+# With --weights, they load one GPT-2 124M checkpoint (trained for a step by AFTER) to generate 32
+# tokens greedily with f32, bf16, int8 and int4 weights, with GNU time's wall-clock seconds and peak
+# resident memory.
 set -euo pipefail
 mode=train
 case "${1:-}" in
     --generate) mode=generate; shift ;;
     --checkpoints) mode=checkpoints; shift ;;
+    --weights) mode=weights; shift ;;
 esac
 if [ $# -ne 2 ]; then
-    echo "usage: scripts/ab_rounds.sh [--generate|--checkpoints] BEFORE AFTER (two gpt2 binaries)" >&2
+    echo "usage: scripts/ab_rounds.sh [--generate|--checkpoints|--weights] BEFORE AFTER (two gpt2 binaries)" >&2
     exit 2
 fi
 generate=false
 [ $mode = generate ] && generate=true
+if [ $mode = weights ]; then
+    model=$(mktemp -d)
+    trap 'rm -rf "$model"' EXIT
+    "$2" train --preset gpt2 --batch 4 --seq 64 --eval-every 0 --sample-tokens 0 \
+        --val-fraction 0.002 --steps 1 --out "$model/run" > /dev/null 2>&1
+fi
 for round in 1 2 3; do
+    if [ $mode = weights ]; then
+        for weights in f32 bf16 int8 int4; do
+            for bin in "$1" "$2"; do
+                args=(generate --model "$model/run" --weights "$weights" --prompt Hello
+                    --max-new-tokens 32 --temperature 0)
+                echo "round $round: $bin ${args[*]//$model/DIR}"
+                /usr/bin/time -f '%e %M' -o "$model/time" "$bin" "${args[@]}" > /dev/null 2>&1
+                awk '{ printf "%.2f s, peak resident memory %.2f GiB\n", $1, $2 / 1048576 }' "$model/time"
+            done
+        done
+        continue
+    fi
     if [ $mode = checkpoints ]; then
         for bin in "$1" "$2"; do
             run=$(mktemp -d)

@@ -779,29 +779,6 @@ pub fn bf16_to_f32(b: u16) -> f32 {
     f32::from_bits((b as u32) << 16)
 }
 
-simd_dispatch! {
-    /// w · x for bfloat16 weights and f32 inputs: each weight is widened to f32 (a shift), then
-    /// multiplied and summed in f32, in 32 partial sums.
-    fn dot_bf16(w: &[u16], x: &[f32]) -> f32 {
-        const LANES: usize = 32;
-        let mut s = [0.0f32; LANES];
-        let (cw, cx) = (w.chunks_exact(LANES), x.chunks_exact(LANES));
-        let tail: f32 = cw
-            .remainder()
-            .iter()
-            .zip(cx.remainder())
-            .map(|(&w, &x)| bf16_to_f32(w) * x)
-            .sum();
-        for (j, (w8, x)) in cw.zip(cx).enumerate() {
-            prefetch(w.as_ptr().wrapping_add(j * LANES + AHEAD / 2));
-            for i in 0..LANES {
-                s[i] += bf16_to_f32(w8[i]) * x[i];
-            }
-        }
-        halves_sum(&mut s) + tail
-    }
-}
-
 /// How far ahead, in bytes, a product that streams its weights from memory asks for them.
 pub(crate) const AHEAD: usize = 4096;
 
@@ -817,20 +794,6 @@ pub(crate) fn prefetch<T>(p: *const T) {
     };
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
-}
-
-/// The sum of `s` (a power of two long), adding its second half to its first until one is
-/// left: a few vector additions, where summing in order waits for each addition in turn.
-#[inline(always)]
-fn halves_sum<const N: usize>(s: &mut [f32; N]) -> f32 {
-    let mut half = N / 2;
-    while half > 0 {
-        for i in 0..half {
-            s[i] += s[i + half];
-        }
-        half /= 2;
-    }
-    s[0]
 }
 
 simd_dispatch! {

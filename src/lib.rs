@@ -13,7 +13,6 @@
 pub mod amx;
 pub mod attention;
 pub mod bench;
-pub mod bf16;
 pub mod block;
 pub mod checkpoint;
 pub mod config;

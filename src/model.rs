@@ -515,7 +515,8 @@ impl GPT {
     /// multiply where the CPU has it), or int8 or int4 for every product. The f32 weights stay,
     /// and serve whatever the copy does not (with bfloat16: the backward pass, and a prompt's
     /// rows on a CPU without AVX512-BF16). Visiting the parameters (an optimizer step, say)
-    /// drops the copies, so they never go stale; `Weights::F32` drops them too.
+    /// drops the copies, so they never go stale; `Weights::F32` drops them too. To generate
+    /// only, [`GPT::load_for_inference`] makes the copies as it loads and keeps no more.
     pub fn use_weights(&mut self, weights: Weights) {
         self.assert_trainable("repacked");
         for block in &mut self.h {

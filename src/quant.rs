@@ -19,7 +19,6 @@
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
-use crate::bf16::Bf16Matrix;
 use crate::matmul_bf16::PackedB;
 
 /// Numbers per block, each block with its own scale.
@@ -491,10 +490,10 @@ impl Weights {
 /// A weight matrix's copy in a format smaller than f32, [out, in].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Packed {
-    /// bfloat16 rows for one-token products; and, where the CPU multiplies in bfloat16, the
-    /// same weights in `matmul_bf16`'s pair layout for a prompt's rows, packed once here
-    /// rather than at every product.
-    Bf16(Bf16Matrix, Option<PackedB>),
+    /// bfloat16, in `matmul_bf16`'s pair layout: one-row products read it on any CPU (see
+    /// [`PackedB::matvec`]), and a prompt's rows multiply through it where the CPU multiplies
+    /// in bfloat16. Packed once here rather than at every product.
+    Bf16(PackedB),
     Int(QMatrix),
 }
 
@@ -503,10 +502,7 @@ impl Packed {
     pub fn new(w: ArrayView2<f32>, weights: Weights) -> Option<Packed> {
         match weights {
             Weights::F32 => None,
-            Weights::Bf16 => Some(Packed::Bf16(
-                Bf16Matrix::from_f32(w),
-                crate::matmul_bf16::available().then(|| PackedB::new(w.t())),
-            )),
+            Weights::Bf16 => Some(Packed::Bf16(PackedB::new(w.t()))),
             Weights::Int8 => Some(Packed::Int(QMatrix::from_f32(w, QuantKind::Int8))),
             Weights::Int4 => Some(Packed::Int(QMatrix::from_f32(w, QuantKind::Int4))),
         }
@@ -516,7 +512,7 @@ impl Packed {
     /// f32 weights serve none (bfloat16 prompts need AVX512-BF16).
     pub fn serves_every_product(&self) -> bool {
         match self {
-            Packed::Bf16(_, pairs) => pairs.is_some(),
+            Packed::Bf16(_) => crate::matmul_bf16::available(),
             Packed::Int(_) => true,
         }
     }
@@ -524,14 +520,14 @@ impl Packed {
     /// Bytes that one product with a row reads.
     pub fn bytes(&self) -> usize {
         match self {
-            Packed::Bf16(w, _) => w.bytes(),
+            Packed::Bf16(w) => w.bytes(),
             Packed::Int(q) => q.bytes(),
         }
     }
 
     pub fn weights(&self) -> Weights {
         match self {
-            Packed::Bf16(..) => Weights::Bf16,
+            Packed::Bf16(_) => Weights::Bf16,
             Packed::Int(q) if q.kind() == QuantKind::Int8 => Weights::Int8,
             Packed::Int(_) => Weights::Int4,
         }
@@ -541,11 +537,14 @@ impl Packed {
     /// the f32 weights serve better (bfloat16 prompts where the CPU lacks AVX512-BF16).
     pub fn forward(&self, x: ArrayView2<f32>, mut y: ArrayViewMut2<f32>, accumulate: bool) -> bool {
         match self {
-            Packed::Bf16(w, pairs) => {
-                w.matvec(x, y.view_mut(), accumulate)
-                    || pairs.as_ref().is_some_and(|p| {
-                        crate::matmul_bf16::matmul_bf16_packed(x, p, y, accumulate)
-                    })
+            Packed::Bf16(w) => {
+                if x.nrows() == 1
+                    && let (Some(xs), Some(ys)) = (x.as_slice(), y.as_slice_mut())
+                {
+                    w.matvec(xs, ys, accumulate);
+                    return true;
+                }
+                crate::matmul_bf16::matmul_bf16_packed(x, w, y, accumulate)
             }
             Packed::Int(w) => {
                 w.matmul(x, y, accumulate);
