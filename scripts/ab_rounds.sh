@@ -14,26 +14,43 @@
 # With --weights, they load one GPT-2 124M checkpoint (trained for a step by AFTER) to generate 32
 # tokens greedily with f32, bf16, int8 and int4 weights, with GNU time's wall-clock seconds and peak
 # resident memory.
+# With --sample, they generate 256 tokens from the same kind of checkpoint with f32 and int4 weights
+# and `gpt2 generate`'s own sampling (temperature 0.8, top-k 40, seed 1337), with GNU time's
+# wall-clock seconds and a checksum of the JSON printed: the same text gives the same checksum.
 set -euo pipefail
 mode=train
 case "${1:-}" in
     --generate) mode=generate; shift ;;
     --checkpoints) mode=checkpoints; shift ;;
     --weights) mode=weights; shift ;;
+    --sample) mode=sample; shift ;;
 esac
 if [ $# -ne 2 ]; then
-    echo "usage: scripts/ab_rounds.sh [--generate|--checkpoints|--weights] BEFORE AFTER (two gpt2 binaries)" >&2
+    echo "usage: scripts/ab_rounds.sh [--generate|--checkpoints|--weights|--sample] BEFORE AFTER (two gpt2 binaries)" >&2
     exit 2
 fi
 generate=false
 [ $mode = generate ] && generate=true
-if [ $mode = weights ]; then
+if [ $mode = weights ] || [ $mode = sample ]; then
     model=$(mktemp -d)
     trap 'rm -rf "$model"' EXIT
     "$2" train --preset gpt2 --batch 4 --seq 64 --eval-every 0 --sample-tokens 0 \
         --val-fraction 0.002 --steps 1 --out "$model/run" > /dev/null 2>&1
 fi
 for round in 1 2 3; do
+    if [ $mode = sample ]; then
+        for weights in f32 int4; do
+            for bin in "$1" "$2"; do
+                args=(generate --model "$model/run" --weights "$weights" --prompt Hello
+                    --max-new-tokens 256 --json)
+                echo "round $round: $bin ${args[*]//$model/DIR}"
+                /usr/bin/time -f '%e' -o "$model/time" "$bin" "${args[@]}" 2> /dev/null |
+                    md5sum | awk '{ printf "text checksum %s, ", $1 }'
+                awk '{ printf "%.2f s\n", $1 }' "$model/time"
+            done
+        done
+        continue
+    fi
     if [ $mode = weights ]; then
         for weights in f32 bf16 int8 int4; do
             for bin in "$1" "$2"; do

@@ -38,10 +38,15 @@ pub fn distribution(logits: &[f32], s: &Sampling) -> Vec<(u32, f64)> {
         return vec![(best as u32, 1.0)];
     }
     let mut order: Vec<usize> = (0..logits.len()).collect();
-    order.sort_unstable_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
-    if s.top_k > 0 {
+    let most_likely_first =
+        |&a: &usize, &b: &usize| logits[b].total_cmp(&logits[a]).then(a.cmp(&b));
+    if s.top_k > 0 && s.top_k < order.len() {
+        // Only the k kept need an order: find them in one pass over the vocabulary, then sort
+        // those (the order is total, so these are the first k of a whole sort).
+        order.select_nth_unstable_by(s.top_k - 1, most_likely_first);
         order.truncate(s.top_k);
     }
+    order.sort_unstable_by(most_likely_first);
     // softmax(logits / temperature) over the candidates, shifted by the largest for stability.
     let max = logits[order[0]];
     let mut probs: Vec<f64> = order

@@ -137,7 +137,9 @@ fn readable_generation_equals_the_library_with_a_seed_past_the_context() {
 #[test]
 fn readable_sampling_draws_what_the_library_draws() {
     let mut rng = Rng::new(9);
-    let logits = ndarray::Array1::from_shape_simple_fn(512, || 3.0 * rng.normal() as f32);
+    let random = ndarray::Array1::from_shape_simple_fn(512, || 3.0 * rng.normal() as f32);
+    // Whole numbers: many ties, some of them cut by top-k, where lower ids come first.
+    let ties = random.mapv(f32::round);
     let settings = [
         (1.0, 0, 1.0),
         (0.7, 40, 1.0),
@@ -147,7 +149,10 @@ fn readable_sampling_draws_what_the_library_draws() {
         (1.0, 0, 0.5),
         (0.8, 40, 0.9),
     ];
-    for (temperature, top_k, top_p) in settings {
+    for (logits, (temperature, top_k, top_p)) in [&random, &ties]
+        .into_iter()
+        .flat_map(|l| settings.map(|s| (l, s)))
+    {
         let s = Sampling {
             temperature,
             top_k,
