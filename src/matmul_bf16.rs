@@ -1368,7 +1368,7 @@ mod tests {
     #[test]
     fn one_row_through_the_pairs_multiplies_the_rounded_weights_by_the_unrounded_row() {
         let mut rng = crate::rng::Rng::new(9);
-        // An odd k (a last pair half empty), a last panel part full, k past a prefetch's reach.
+        // An odd k (a last pair half empty), a last panel partly full, k past a prefetch's reach.
         for (k, n) in [(7, 33), (64, 70), (1536, 96)] {
             let b = Array2::from_shape_simple_fn((k, n), || rng.normal() as f32);
             let x = Array2::from_shape_simple_fn((1, k), || rng.normal() as f32);
