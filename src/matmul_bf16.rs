@@ -315,7 +315,7 @@ crate::kernels::simd_dispatch! {
             crate::kernels::prefetch(ahead.wrapping_add(16));
             let (x0, x1) = (x[2 * q], x.get(2 * q + 1).copied().unwrap_or(0.0));
             for j in 0..NR {
-                even[j] += f32::from_bits(words[j] << 16) * x0;
+                even[j] += crate::kernels::bf16_to_f32(words[j] as u16) * x0;
                 odd[j] += f32::from_bits(words[j] & 0xFFFF_0000) * x1;
             }
         }
