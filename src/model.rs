@@ -563,15 +563,28 @@ impl GPT {
 
     /// Rounds the weights that `Weights::Bf16` copies (every block's matrices and the token
     /// embeddings, which are also the LM head) to bfloat16 in place: every product, of any
-    /// number of rows, then computes what generating with bfloat16 weights computes.
+    /// number of rows, then computes what generating with bfloat16 weights computes. The model
+    /// must compute in f32 ([`GPT::load`], or [`GPT::load_for_inference`] with `Weights::F32`).
     pub fn round_matrices_to_bf16(&mut self) {
-        self.visit("", &mut |name, shape, value, _| {
-            if shape.len() == 2 && name != "wpe.weight" {
-                value
-                    .iter_mut()
-                    .for_each(|v| *v = half::bf16::from_f32(*v).to_f32());
+        assert_eq!(
+            self.weights(),
+            Weights::F32,
+            "round the f32 weights, not a model that computes with packed copies"
+        );
+        let round = |p: &mut Param<Ix2>| {
+            // A training copy made from the unrounded value would no longer match it.
+            if let Some(c) = &mut p.copy {
+                c.fresh = false;
             }
-        });
+            p.value.mapv_inplace(|v| half::bf16::from_f32(v).to_f32());
+        };
+        round(&mut self.wte);
+        for block in &mut self.h {
+            round(&mut block.attn.c_attn.weight);
+            round(&mut block.attn.c_proj.weight);
+            round(&mut block.mlp.c_fc.weight);
+            round(&mut block.mlp.c_proj.weight);
+        }
     }
 
     /// Bytes of weight matrices one new token reads: the four matrices of every block and the

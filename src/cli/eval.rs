@@ -64,7 +64,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         // bfloat16 copies serve several rows only with AVX512-BF16, rounding x as well: round the
         // matrices themselves, so that the loss measures the weights' rounding on any CPU.
         super::WeightsArg::Bf16 => {
-            let mut model = GPT::load(&args.model)?;
+            let mut model = GPT::load_for_inference(&args.model, gpt2::quant::Weights::F32)?;
             model.round_matrices_to_bf16();
             model
         }
