@@ -17,16 +17,19 @@
 # With --sample, they generate 256 tokens from the same kind of checkpoint with f32 and int4 weights
 # and `gpt2 generate`'s own sampling (temperature 0.8, top-k 40, seed 1337), with GNU time's
 # wall-clock seconds and a checksum of the JSON printed: the same text gives the same checksum.
+# With --sample-all, the same with --top-k 0: every token of the vocabulary a candidate.
 set -euo pipefail
 mode=train
+top_k=()
 case "${1:-}" in
     --generate) mode=generate; shift ;;
     --checkpoints) mode=checkpoints; shift ;;
     --weights) mode=weights; shift ;;
     --sample) mode=sample; shift ;;
+    --sample-all) mode=sample; top_k=(--top-k 0); shift ;;
 esac
 if [ $# -ne 2 ]; then
-    echo "usage: scripts/ab_rounds.sh [--generate|--checkpoints|--weights|--sample] BEFORE AFTER (two gpt2 binaries)" >&2
+    echo "usage: scripts/ab_rounds.sh [--generate|--checkpoints|--weights|--sample|--sample-all] BEFORE AFTER (two gpt2 binaries)" >&2
     exit 2
 fi
 generate=false
@@ -42,7 +45,7 @@ for round in 1 2 3; do
         for weights in f32 int4; do
             for bin in "$1" "$2"; do
                 args=(generate --model "$model/run" --weights "$weights" --prompt Hello
-                    --max-new-tokens 256 --json)
+                    --max-new-tokens 256 --json "${top_k[@]}")
                 echo "round $round: $bin ${args[*]//$model/DIR}"
                 /usr/bin/time -f '%e' -o "$model/time" "$bin" "${args[@]}" 2> /dev/null |
                     md5sum | awk '{ printf "text checksum %s, ", $1 }'

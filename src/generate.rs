@@ -2,6 +2,7 @@
 //! it, and repeat.
 
 use ndarray::Array2;
+use rayon::prelude::*;
 
 use crate::model::{GPT, ModelError};
 use crate::rng::Rng;
@@ -37,22 +38,31 @@ pub fn distribution(logits: &[f32], s: &Sampling) -> Vec<(u32, f64)> {
         let best = (0..logits.len()).fold(0, |b, i| if logits[i] > logits[b] { i } else { b });
         return vec![(best as u32, 1.0)];
     }
-    let mut order: Vec<usize> = (0..logits.len()).collect();
-    let most_likely_first =
-        |&a: &usize, &b: &usize| logits[b].total_cmp(&logits[a]).then(a.cmp(&b));
-    if s.top_k > 0 && s.top_k < order.len() {
+    // One integer per token that sorts as the order above: its logit's bits made monotone (as
+    // `total_cmp` orders them) and inverted, so the most likely comes first, then its id.
+    // Integers compare without reading the logits again, several times faster than a closure.
+    let mut keys: Vec<u64> = logits
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| (u64::from(!monotone_bits(x)) << 32) | i as u64)
+        .collect();
+    if s.top_k > 0 && s.top_k < keys.len() {
         // Only the k kept need an order: find them in one pass over the vocabulary, then sort
         // those (the order is total, so these are the first k of a whole sort).
-        order.select_nth_unstable_by(s.top_k - 1, most_likely_first);
-        order.truncate(s.top_k);
+        keys.select_nth_unstable(s.top_k - 1);
+        keys.truncate(s.top_k);
     }
-    order.sort_unstable_by(most_likely_first);
+    keys.sort_unstable();
+    let order: Vec<usize> = keys.iter().map(|&k| k as u32 as usize).collect();
     // softmax(logits / temperature) over the candidates, shifted by the largest for stability.
     let max = logits[order[0]];
-    let mut probs: Vec<f64> = order
-        .iter()
-        .map(|&i| (((logits[i] - max) / s.temperature) as f64).exp())
-        .collect();
+    let p = |&i: &usize| (((logits[i] - max) / s.temperature) as f64).exp();
+    // Each exponential takes longer than sorting its token: a whole vocabulary's go to the threads.
+    let mut probs: Vec<f64> = if order.len() >= 4096 {
+        order.par_iter().map(p).collect()
+    } else {
+        order.iter().map(p).collect()
+    };
     if s.top_p < 1.0 {
         // The nucleus: the shortest prefix whose probability reaches top_p.
         let total: f64 = probs.iter().sum();
@@ -72,6 +82,18 @@ pub fn distribution(logits: &[f32], s: &Sampling) -> Vec<(u32, f64)> {
         .zip(probs)
         .map(|(&i, p)| (i as u32, p / total))
         .collect()
+}
+
+/// `x`'s bits as an unsigned integer whose order is `f32::total_cmp`'s.
+fn monotone_bits(x: f32) -> u32 {
+    let bits = x.to_bits();
+    // Negative numbers (sign bit set) order backwards: flip all their bits, and the sign bit
+    // of the rest, so that every negative number comes before every positive one.
+    if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 1 << 31
+    }
 }
 
 /// Draws a token id from `logits` under `s`.
@@ -159,4 +181,42 @@ pub fn generate_uncached(
         ids.push(next);
     }
     Ok(ids[prompt.len()..].to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::monotone_bits;
+
+    #[test]
+    fn monotone_bits_order_as_total_cmp() {
+        let values = [
+            f32::NAN,
+            -f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MAX,
+            f32::MIN,
+            f32::MIN_POSITIVE,
+            -f32::MIN_POSITIVE,
+            1e-45,
+            -1e-45,
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            1.5,
+            -1.5,
+            3.25,
+            -3.0,
+        ];
+        for a in values {
+            for b in values {
+                assert_eq!(
+                    monotone_bits(a).cmp(&monotone_bits(b)),
+                    a.total_cmp(&b),
+                    "{a} against {b}"
+                );
+            }
+        }
+    }
 }
