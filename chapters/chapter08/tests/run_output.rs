@@ -134,102 +134,81 @@ fn book_shows_the_xeon_amx_side_by_side_table_drawn_from_its_rounds() {
     );
 }
 
-#[test]
-fn on_amx_the_f32_run_loses_the_same_and_the_bf16_run_parts_at_step_74() {
-    use chapter06::run_log::RunLog;
+/// Seed 1337's default run in `precision`, as `scripts/bf16_runs.sh` keeps it in `folder` of
+/// book/runs (`ch08-seeds` holds Zen 4's).
+fn seed_1337(folder: &str, precision: &str) -> chapter06::run_log::RunLog {
     let runs = bookcheck::root().join("book/runs");
-    let read = |folder: &str, file: &str| RunLog::read(&runs.join(folder).join(file)).unwrap();
-    let train =
-        |log: &RunLog| -> Vec<(usize, f32)> { log.steps.iter().map(|s| (s.0, s.1)).collect() };
-    let val = |log: &RunLog| -> Vec<(usize, f32)> { log.val.iter().map(|v| (v.0, v.1)).collect() };
-    let (f32_amx, f32_zen4) = (
-        read("xeon-amx", "f32-1337.jsonl"),
-        read("ch08-seeds", "f32-1337.jsonl"),
-    );
-    assert_eq!(
-        train(&f32_amx),
-        train(&f32_zen4),
-        "f32: the training losses differ"
-    );
-    assert_eq!(
-        val(&f32_amx),
-        val(&f32_zen4),
-        "f32: the validation losses differ"
-    );
-    // bf16: AMX sums each product in another order than vdpbf16ps.
-    let (bf16_amx, bf16_zen4) = (
-        read("xeon-amx", "bf16-1337.jsonl"),
-        read("ch08-seeds", "bf16-1337.jsonl"),
-    );
-    let parted = train(&bf16_amx)
-        .iter()
-        .zip(train(&bf16_zen4))
+    chapter06::run_log::RunLog::read(&runs.join(folder).join(format!("{precision}-1337.jsonl")))
+        .unwrap()
+}
+
+/// Losses, each with its step.
+type Losses = Vec<(usize, f32)>;
+
+/// A run's training losses, then its validation losses.
+fn losses(log: &chapter06::run_log::RunLog) -> (Losses, Losses) {
+    let train = log.steps.iter().map(|s| (s.0, s.1)).collect();
+    (train, log.val.iter().map(|v| (v.0, v.1)).collect())
+}
+
+/// The run of `folder` beside Zen 4's: its f32 losses the same to the last bit, the first step
+/// whose bf16 training losses differ by more than 0.001, and the bf16 run's last validation loss
+/// above the f32 run's.
+fn beside_zen4(folder: &str) -> (Option<usize>, f32) {
+    let (f32_here, f32_zen4) = (seed_1337(folder, "f32"), seed_1337("ch08-seeds", "f32"));
+    let ((train_here, val_here), (train_zen4, val_zen4)) = (losses(&f32_here), losses(&f32_zen4));
+    assert_eq!(train_here, train_zen4, "f32: the training losses differ");
+    assert_eq!(val_here, val_zen4, "f32: the validation losses differ");
+    let (bf16_here, bf16_zen4) = (seed_1337(folder, "bf16"), seed_1337("ch08-seeds", "bf16"));
+    let parted = (losses(&bf16_here).0.iter())
+        .zip(losses(&bf16_zen4).0)
         .find(|(a, b)| (a.1 - b.1).abs() > 0.001)
         .map(|(a, _)| a.0);
+    let last = |log: &chapter06::run_log::RunLog| log.val.last().unwrap().1;
+    (parted, last(&bf16_here) - last(&f32_here))
+}
+
+/// Seed 1337's run in `folder` reaches a validation loss of 4.94 at `step`, after `minutes` (as
+/// chapter 8 says), and sooner than on Zen 4.
+fn reaches_4_94(folder: &str, precision: &str, step: usize, minutes: f64) {
+    let (reached, seconds) =
+        chapter08::seeds::time_to(&seed_1337(folder, precision), 4.94).unwrap();
+    assert_eq!(reached, step, "{folder} {precision}");
+    assert!(
+        (seconds / 60.0 - minutes).abs() < 0.05,
+        "{folder} {precision}: {seconds} s"
+    );
+    let zen4 = seed_1337("ch08-seeds", precision);
+    let (_, there) = chapter08::seeds::time_to(&zen4, 4.94).unwrap();
+    assert!(
+        seconds < there,
+        "{folder} {precision}: {seconds} s against {there} s"
+    );
+}
+
+#[test]
+fn on_amx_the_f32_run_loses_the_same_and_the_bf16_run_parts_at_step_74() {
+    // bf16: AMX sums each product in another order than vdpbf16ps.
+    let (parted, gap) = beside_zen4("xeon-amx");
     assert_eq!(parted, Some(74));
-    let last = |log: &RunLog| log.val.last().unwrap().1;
-    let gap = last(&bf16_amx) - last(&f32_amx);
     assert!((gap - 0.010).abs() < 0.0005, "the gap is {gap}");
-    // (run, step and minutes to a validation loss of 4.94, as chapter 8 says)
-    for (log, step, minutes) in [(&bf16_amx, 799, 2.0), (&f32_amx, 799, 2.7)] {
-        let (reached, seconds) = chapter08::seeds::time_to(log, 4.94).unwrap();
-        assert_eq!(reached, step);
-        assert!((seconds / 60.0 - minutes).abs() < 0.05, "{seconds} s");
-    }
+    reaches_4_94("xeon-amx", "bf16", 799, 2.0);
+    reaches_4_94("xeon-amx", "f32", 799, 2.7);
 }
 
 #[test]
 fn on_zen5_the_f32_run_loses_as_on_zen4_and_both_reach_4_94_sooner() {
-    use chapter06::run_log::RunLog;
-    let runs = bookcheck::root().join("book/runs");
-    let read = |folder: &str, file: &str| RunLog::read(&runs.join(folder).join(file)).unwrap();
-    let train =
-        |log: &RunLog| -> Vec<(usize, f32)> { log.steps.iter().map(|s| (s.0, s.1)).collect() };
-    let val = |log: &RunLog| -> Vec<(usize, f32)> { log.val.iter().map(|v| (v.0, v.1)).collect() };
-    let (f32_zen5, f32_zen4) = (
-        read("zen5", "f32-1337.jsonl"),
-        read("ch08-seeds", "f32-1337.jsonl"),
-    );
-    assert_eq!(
-        train(&f32_zen5),
-        train(&f32_zen4),
-        "f32: the training losses differ"
-    );
-    assert_eq!(
-        val(&f32_zen5),
-        val(&f32_zen4),
-        "f32: the validation losses differ"
-    );
     // bf16: the Zen 4 log is older than the LM head's backward pass in slices, which sums dlnf
     // in another order; the first update already differs.
-    let (bf16_zen5, bf16_zen4) = (
-        read("zen5", "bf16-1337.jsonl"),
-        read("ch08-seeds", "bf16-1337.jsonl"),
-    );
-    let (zen5, zen4) = (train(&bf16_zen5), train(&bf16_zen4));
-    assert_eq!(
-        zen5[0], zen4[0],
-        "bf16: the first loss, before any update, differs"
-    );
-    assert_ne!(zen5[1], zen4[1]);
-    let parted = zen5
-        .iter()
-        .zip(&zen4)
-        .find(|(a, b)| (a.1 - b.1).abs() > 0.001)
-        .map(|(a, _)| a.0);
+    let (parted, gap) = beside_zen4("zen5");
     assert_eq!(parted, Some(65));
-    let last = |log: &RunLog| log.val.last().unwrap().1;
-    let gap = last(&bf16_zen5) - last(&f32_zen5);
+    let (zen5, zen4) = (
+        losses(&seed_1337("zen5", "bf16")).0,
+        losses(&seed_1337("ch08-seeds", "bf16")).0,
+    );
+    assert_eq!(zen5[0], zen4[0], "bf16: the loss before any update differs");
+    assert_ne!(zen5[1], zen4[1]);
     assert!((gap - 0.023).abs() < 0.0005, "the gap is {gap}");
-    // (run, step and minutes to a validation loss of 4.94 on Zen 5, as chapter 8 says)
-    for (here, there, step, minutes) in [
-        (&bf16_zen5, &bf16_zen4, 899, 1.7),
-        (&f32_zen5, &f32_zen4, 799, 2.4),
-    ] {
-        let (reached, seconds) = chapter08::seeds::time_to(here, 4.94).unwrap();
-        assert_eq!(reached, step);
-        assert!((seconds / 60.0 - minutes).abs() < 0.05, "{seconds} s");
-        let (_, elsewhere) = chapter08::seeds::time_to(there, 4.94).unwrap();
-        assert!(seconds < elsewhere, "{seconds} s against {elsewhere} s");
-    }
+    reaches_4_94("zen5", "bf16", 899, 1.7);
+    reaches_4_94("zen5", "f32", 799, 2.4);
 }
