@@ -303,6 +303,27 @@ impl Block {
             },
         })
     }
+
+    /// The block's four weight matrices, in the order its forward pass uses them: attn.c_attn,
+    /// attn.c_proj, mlp.c_fc, mlp.c_proj.
+    pub fn matrices(&self) -> [&Linear; 4] {
+        [
+            &self.attn.c_attn,
+            &self.attn.c_proj,
+            &self.mlp.c_fc,
+            &self.mlp.c_proj,
+        ]
+    }
+
+    /// [`Block::matrices`], to change.
+    pub fn matrices_mut(&mut self) -> [&mut Linear; 4] {
+        [
+            &mut self.attn.c_attn,
+            &mut self.attn.c_proj,
+            &mut self.mlp.c_fc,
+            &mut self.mlp.c_proj,
+        ]
+    }
 }
 
 impl Block {

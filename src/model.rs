@@ -519,11 +519,8 @@ impl GPT {
     /// only, [`GPT::load_for_inference`] makes the copies as it loads and keeps no more.
     pub fn use_weights(&mut self, weights: Weights) {
         self.assert_trainable("repacked");
-        for block in &mut self.h {
-            block.attn.c_attn.pack(weights);
-            block.attn.c_proj.pack(weights);
-            block.mlp.c_fc.pack(weights);
-            block.mlp.c_proj.pack(weights);
+        for linear in self.h.iter_mut().flat_map(Block::matrices_mut) {
+            linear.pack(weights);
         }
         self.wte_packed = Packed::new(self.wte.value.view(), weights);
     }
@@ -579,11 +576,8 @@ impl GPT {
             p.value.mapv_inplace(|v| half::bf16::from_f32(v).to_f32());
         };
         round(&mut self.wte);
-        for block in &mut self.h {
-            round(&mut block.attn.c_attn.weight);
-            round(&mut block.attn.c_proj.weight);
-            round(&mut block.mlp.c_fc.weight);
-            round(&mut block.mlp.c_proj.weight);
+        for linear in self.h.iter_mut().flat_map(Block::matrices_mut) {
+            round(&mut linear.weight);
         }
     }
 
@@ -598,16 +592,7 @@ impl GPT {
             Some(p) => p.bytes(),
             None => 4 * self.wte.value.len(),
         };
-        let blocks: usize = self
-            .h
-            .iter()
-            .map(|b| {
-                linear(&b.attn.c_attn)
-                    + linear(&b.attn.c_proj)
-                    + linear(&b.mlp.c_fc)
-                    + linear(&b.mlp.c_proj)
-            })
-            .sum();
+        let blocks: usize = self.h.iter().flat_map(Block::matrices).map(linear).sum();
         blocks + head
     }
 
