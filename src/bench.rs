@@ -171,7 +171,7 @@ pub fn decode(
     })?;
     prefill.sort_by(f64::total_cmp);
     decode.sort_by(f64::total_cmp);
-    model.use_weights(Weights::F32);
+    model.drop_copies();
     Ok(DecodeTiming {
         prefill_tokens_per_s: prefill[1],
         decode_tokens_per_s: decode[1],

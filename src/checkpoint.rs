@@ -752,9 +752,8 @@ mod tests {
             // What it holds: no gradient, and f32 matrices only where they still compute.
             let layer = &lean.h[1].mlp.c_fc;
             let dropped = match weights {
-                Weights::F32 => false,
                 Weights::Bf16 => crate::matmul_bf16::available(),
-                Weights::Int8 | Weights::Int4 => true,
+                Weights::F32 | Weights::Int8 | Weights::Int4 => true,
             };
             assert_eq!(layer.weight.value.is_empty(), dropped, "{weights:?}");
             assert!(layer.weight.grad.is_empty() && layer.bias.grad.is_empty());

@@ -180,7 +180,8 @@ pub struct Linear {
     pub weight: Param<Ix2>,
     /// bias: [out]
     pub bias: Param<Ix1>,
-    /// Optionally, weightᵀ in bfloat16, int8 or int4, [out, in], for generating (chapter 8).
+    /// Optionally, weightᵀ for generating, [out, in]: in f32 laid out by output, or in
+    /// bfloat16, int8 or int4 (chapter 8).
     /// Visiting the parameters drops it, since they may change.
     pub packed: Option<Packed>,
 }
@@ -265,8 +266,7 @@ impl Linear {
 }
 
 impl Linear {
-    /// Keeps a copy of the weight in `weights`' format for the forward pass (see [`Packed`]);
-    /// f32 drops the copy.
+    /// Keeps a copy of the weight in `weights`' format for the forward pass (see [`Packed`]).
     pub fn pack(&mut self, weights: Weights) {
         self.packed = Packed::new(self.weight.value.t(), weights);
     }

@@ -510,25 +510,35 @@ impl GPT {
     // ANCHOR_END: forward_cached
 
     // ANCHOR: use_bf16
-    /// Keeps a copy of every weight matrix in `weights`' format: bfloat16 for generating (each
-    /// new token then reads half the bytes, and a prompt's rows go through the bfloat16 matrix
-    /// multiply where the CPU has it), or int8 or int4 for every product. The f32 weights stay,
-    /// and serve whatever the copy does not (with bfloat16: the backward pass, and a prompt's
-    /// rows on a CPU without AVX512-BF16). Visiting the parameters (an optimizer step, say)
-    /// drops the copies, so they never go stale; `Weights::F32` drops them too. To generate
-    /// only, [`GPT::load_for_inference`] makes the copies as it loads and keeps no more.
+    /// Keeps a copy of every weight matrix in `weights`' format for generating: f32 laid out by
+    /// output (a new token's products then read each output's weights as one stream), bfloat16
+    /// (each new token reads half the bytes, and a prompt's rows go through the bfloat16 matrix
+    /// multiply where the CPU has it), or int8 or int4, for every product. The f32 weights stay,
+    /// and serve whatever the copy does not (the backward pass; with bfloat16, a prompt's rows
+    /// on a CPU without AVX512-BF16). Visiting the parameters (an optimizer step, say) drops the
+    /// copies, so they never go stale; so does [`GPT::drop_copies`]. To generate only,
+    /// [`GPT::load_for_inference`] makes the copies as it loads and keeps no more.
     pub fn use_weights(&mut self, weights: Weights) {
         self.assert_trainable("repacked");
         for linear in self.h.iter_mut().flat_map(Block::matrices_mut) {
             linear.pack(weights);
         }
-        self.wte_packed = Packed::new(self.wte.value.view(), weights);
+        self.wte_packed = head_copy(self.wte.value.view(), weights);
     }
     // ANCHOR_END: use_bf16
 
+    /// Drops the copies of [`GPT::use_weights`]: the model computes with its f32 weights alone.
+    pub fn drop_copies(&mut self) {
+        self.assert_trainable("left without its copies");
+        for linear in self.h.iter_mut().flat_map(Block::matrices_mut) {
+            linear.packed = None;
+        }
+        self.wte_packed = None;
+    }
+
     /// Marks a model built for forward passes only, its LM head packed in `weights`' format.
     pub(crate) fn make_inference_only(&mut self, weights: Weights) {
-        self.wte_packed = Packed::new(self.wte.value.view(), weights);
+        self.wte_packed = head_copy(self.wte.value.view(), weights);
         self.inference_only = true;
     }
 
@@ -578,6 +588,9 @@ impl GPT {
         round(&mut self.wte);
         for linear in self.h.iter_mut().flat_map(Block::matrices_mut) {
             round(&mut linear.weight);
+            if let Some(Packed::F32(w)) = &mut linear.packed {
+                w.mapv_inplace(|v| half::bf16::from_f32(v).to_f32());
+            }
         }
     }
 
@@ -599,6 +612,14 @@ impl GPT {
     /// Whether bfloat16 copies are in effect.
     pub fn uses_bf16(&self) -> bool {
         self.weights() == Weights::Bf16
+    }
+}
+
+/// The LM head's copy for `weights`: none for f32, since wte ([vocab, C]) lies by output already.
+fn head_copy(wte: ArrayView2<f32>, weights: Weights) -> Option<Packed> {
+    match weights {
+        Weights::F32 => None,
+        w => Packed::new(wte, w),
     }
 }
 

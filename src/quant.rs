@@ -487,9 +487,15 @@ impl Weights {
     }
 }
 
-/// A weight matrix's copy in a format smaller than f32, [out, in].
+/// A weight matrix's copy for generating, [out, in]: in a format smaller than f32, or in f32
+/// laid out by output.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Packed {
+    /// f32, each output's weights in one piece (the rows of [out, in]): a one-row product is
+    /// then a dot product per output, each thread reading one stream of weights, where the
+    /// [in, out] rows of GPT-2's layout make it read four. Several rows multiply through it as
+    /// through its transpose (`kernels::matmul` lays them out to suit).
+    F32(Array2<f32>),
     /// bfloat16, in `matmul_bf16`'s pair layout: one-row products read it on any CPU (see
     /// [`PackedB::matvec`]), and a prompt's rows multiply through it where the CPU multiplies
     /// in bfloat16. Packed once here rather than at every product.
@@ -498,10 +504,10 @@ pub enum Packed {
 }
 
 impl Packed {
-    /// `w` ([out, in]) in `weights`' format; None for f32.
+    /// `w` ([out, in]) in `weights`' format.
     pub fn new(w: ArrayView2<f32>, weights: Weights) -> Option<Packed> {
         match weights {
-            Weights::F32 => None,
+            Weights::F32 => Some(Packed::F32(w.as_standard_layout().into_owned())),
             Weights::Bf16 => Some(Packed::Bf16(PackedB::new(w.t()))),
             Weights::Int8 => Some(Packed::Int(QMatrix::from_f32(w, QuantKind::Int8))),
             Weights::Int4 => Some(Packed::Int(QMatrix::from_f32(w, QuantKind::Int4))),
@@ -513,7 +519,7 @@ impl Packed {
     pub fn serves_every_product(&self) -> bool {
         match self {
             Packed::Bf16(_) => crate::matmul_bf16::available(),
-            Packed::Int(_) => true,
+            Packed::F32(_) | Packed::Int(_) => true,
         }
     }
 
@@ -522,11 +528,13 @@ impl Packed {
         match self {
             Packed::Bf16(w) => w.bytes(),
             Packed::Int(q) => q.bytes(),
+            Packed::F32(w) => 4 * w.len(),
         }
     }
 
     pub fn weights(&self) -> Weights {
         match self {
+            Packed::F32(_) => Weights::F32,
             Packed::Bf16(_) => Weights::Bf16,
             Packed::Int(q) if q.kind() == QuantKind::Int8 => Weights::Int8,
             Packed::Int(_) => Weights::Int4,
@@ -537,6 +545,10 @@ impl Packed {
     /// the f32 weights serve better (bfloat16 prompts where the CPU lacks AVX512-BF16).
     pub fn forward(&self, x: ArrayView2<f32>, mut y: ArrayViewMut2<f32>, accumulate: bool) -> bool {
         match self {
+            Packed::F32(w) => {
+                crate::kernels::matmul(x, w.t(), y, accumulate);
+                true
+            }
             Packed::Bf16(w) => {
                 if x.nrows() == 1
                     && let (Some(xs), Some(ys)) = (x.as_slice(), y.as_slice_mut())

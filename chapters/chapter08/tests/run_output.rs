@@ -94,6 +94,11 @@ fn book_shows_the_zen5_quantized_weights_table_drawn_from_its_rounds() {
 }
 
 #[test]
+fn book_shows_the_zen5_rounds_before_the_f32_layout_drawn_from_them() {
+    prints_the_book_copy(&["quant", "zen5/rows"], "runs/zen5/rows/ch08-quant.txt");
+}
+
+#[test]
 fn int8_costs_the_trained_model_less_than_a_hundredth_of_a_nat() {
     // Issue's bound, on the default run's validation split (book/runs/ch08-quant-eval.jsonl).
     let runs = bookcheck::root().join("book/runs");
