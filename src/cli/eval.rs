@@ -33,9 +33,11 @@ pub struct EvalArgs {
     #[arg(long, value_name = "T")]
     seq: Option<usize>,
 
-    /// Windows per forward pass
-    #[arg(long, value_name = "B", default_value_t = 8)]
-    batch: usize,
+    /// Windows per forward pass [default: as many as hold 1,024 tokens, at least one]. A pass
+    /// keeps every layer's activations, attention's [B, heads, T, T] among them: scoring with
+    /// GPT-2 124M at T = 1,024 peaks at 1.7 GiB one window at a time, at 8.5 GiB seven at a time
+    #[arg(long, value_name = "B")]
+    batch: Option<usize>,
 
     /// `gpt2`, or the tokenizer file the model was trained with [default: the one the run
     /// that saved the model names, else gpt2]
@@ -58,6 +60,14 @@ pub struct EvalArgs {
     json: bool,
 }
 
+/// Tokens per forward pass when `--batch` is not given: eight windows of 128, one of 1,024.
+const EVAL_TOKENS: usize = 1024;
+
+/// Windows of `t` tokens per forward pass when `--batch` is not given.
+fn default_batch(t: usize) -> usize {
+    (EVAL_TOKENS / t.max(1)).max(1)
+}
+
 pub fn run(args: EvalArgs) -> Result<()> {
     super::set_precision(args.precision)?;
     let mut model = match args.weights {
@@ -75,7 +85,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if t == 0 || t > block {
         bail!("--seq {t} is outside the model's context (1..={block})");
     }
-    if args.batch == 0 {
+    let batch = args.batch.unwrap_or_else(|| default_batch(t));
+    if batch == 0 {
         bail!("--batch must be at least 1");
     }
     let (data, ids) = match &args.ids {
@@ -116,7 +127,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         );
     }
     let bar = super::progress_bar("scoring", ((ids.len() - 1) / t) as u64, "windows");
-    let score = evaluate(&mut model, &ids, t, args.batch, |done, _| {
+    let score = evaluate(&mut model, &ids, t, batch, |done, _| {
         bar.set_position(done as u64)
     })?;
     bar.finish_and_clear();
@@ -136,4 +147,18 @@ pub fn run(args: EvalArgs) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_per_pass_by_default_hold_1024_tokens_and_at_least_one_window() {
+        assert_eq!(default_batch(128), 8);
+        assert_eq!(default_batch(100), 10);
+        assert_eq!(default_batch(1024), 1);
+        assert_eq!(default_batch(2048), 1);
+        assert_eq!(default_batch(1), 1024);
+    }
 }
