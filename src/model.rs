@@ -215,8 +215,10 @@ impl GPT {
         self.check(ids, targets)?;
         let (b, t) = ids.dim();
         let (n, c, v) = (b * t, self.config.n_embd, self.config.vocab_size);
+        // A model loaded for inference never runs backward: its layers share one cache.
+        let caches = if self.inference_only { 1 } else { self.h.len() };
         let a = &mut self.acts;
-        a.ensure(b, t, c, v, self.h.len());
+        a.ensure(b, t, c, v, self.h.len(), caches);
         a.ids = ids.iter().copied().collect();
         a.targets = targets.map(|y| y.iter().copied().collect());
         a.logits_are_grad = false;
@@ -246,7 +248,7 @@ impl GPT {
         }
         for (l, block) in self.h.iter().enumerate() {
             let (done, rest) = a.residual.split_at_mut(l + 1);
-            let (cache, out) = (&mut a.caches[l], rest[0].view_mut());
+            let (cache, out) = (&mut a.caches[l % caches], rest[0].view_mut());
             block.forward(done[l].view(), b, t, cache, &mut self.scratch, out);
         }
         let last = a.residual[self.h.len()].view();
@@ -419,7 +421,8 @@ fn softmax_grad_row(row: &mut [f32], lse: f32, y: u32, scale: f32) {
 // ANCHOR_END: cross_entropy
 
 impl Activations {
-    fn ensure(&mut self, b: usize, t: usize, c: usize, v: usize, n_layer: usize) {
+    /// Room for a batch of `b` sequences of `t`, with `caches` layer caches for `n_layer` layers.
+    fn ensure(&mut self, b: usize, t: usize, c: usize, v: usize, n_layer: usize, caches: usize) {
         let n = b * t;
         (self.b, self.t) = (b, t);
         if self.residual.len() != n_layer + 1 || self.residual[0].dim() != (n, c) {
@@ -428,7 +431,7 @@ impl Activations {
             self.lnf_mean = Array1::zeros(n);
             self.lnf_rstd = Array1::zeros(n);
         }
-        self.caches.resize_with(n_layer, BlockCache::default);
+        self.caches.resize_with(caches, BlockCache::default);
         if self.logits.dim() != (n, v) {
             self.logits = Array2::zeros((n, v));
             self.lse = Array1::zeros(n);
