@@ -769,4 +769,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let _ = model.save(dir.path());
     }
+
+    #[test]
+    #[should_panic(expected = "a model loaded for inference cannot be differentiated")]
+    fn a_model_loaded_for_inference_has_no_backward_pass() {
+        let mut model = GPT::load_for_inference(Path::new(TINY), Weights::F32).unwrap();
+        let ids = ndarray::Array2::from_shape_vec((1, 4), vec![3u32, 14, 15, 92]).unwrap();
+        model.forward(ids.view(), Some(ids.view())).unwrap();
+        let _ = model.backward();
+    }
 }

@@ -280,6 +280,7 @@ impl GPT {
     // ANCHOR: backward
     /// Adds the gradient of the last forward pass's loss to every parameter's `grad`.
     pub fn backward(&mut self) -> Result<(), ModelError> {
+        self.assert_trainable("differentiated");
         let a = &self.acts;
         let targets = a.targets.as_ref().ok_or(ModelError::NoLoss)?;
         let (b, t) = (a.b, a.t);
