@@ -582,18 +582,19 @@ impl GPT {
             Weights::F32,
             "round the f32 weights, not a model that computes with packed copies"
         );
+        let to_bf16 = |x: &mut Array2<f32>| x.mapv_inplace(|v| half::bf16::from_f32(v).to_f32());
         let round = |p: &mut Param<Ix2>| {
             // A training copy made from the unrounded value would no longer match it.
             if let Some(c) = &mut p.copy {
                 c.fresh = false;
             }
-            p.value.mapv_inplace(|v| half::bf16::from_f32(v).to_f32());
+            to_bf16(&mut p.value);
         };
         round(&mut self.wte);
         for linear in self.h.iter_mut().flat_map(Block::matrices_mut) {
             round(&mut linear.weight);
             if let Some(Packed::F32(w)) = &mut linear.packed {
-                w.mapv_inplace(|v| half::bf16::from_f32(v).to_f32());
+                to_bf16(w);
             }
         }
     }
