@@ -1,6 +1,6 @@
 //! `cargo run --release -p chapter05 -- [--model DIR] [--prompt TEXT]`: a GPT-2 (a checkpoint,
 //! or a random `shakespeare`-sized one), its parameters tensor by tensor, and its five most
-//! likely next tokens after a prompt.
+//! likely next tokens after a prompt; then draws the model's shapes (`target/figures/ch05-model.svg`).
 
 use std::path::PathBuf;
 
@@ -88,5 +88,8 @@ fn run(args: Args) -> Result<()> {
         group_digits(model.config.vocab_size as u64),
         1.0 / model.config.vocab_size as f64
     );
+    let path = PathBuf::from("target/figures/ch05-model.svg");
+    chapter05::diagram::model_shapes(&path)?;
+    println!("\nWrote the diagram of the model to {}.", path.display());
     Ok(())
 }
