@@ -1,4 +1,4 @@
-//! The residual stream through a pre-LN block, drawn by code.
+//! The residual stream through a pre-LN block, and the MLP's shapes beside GELU, drawn by code.
 
 use std::path::Path;
 
@@ -58,5 +58,86 @@ pub fn residual_stream(path: &Path) -> Result<()> {
         (380, 285),
         13,
     )?;
+    finish(root)
+}
+
+/// The MLP of Listing 4-4 as a picture: on the left the shapes it goes through, each position
+/// widened to 4C numbers and back; on the right GELU beside ReLU, from −4 to 4.
+pub fn mlp(path: &Path) -> Result<()> {
+    let root = canvas(path, (860, 360))?;
+    let (left, right) = root.split_horizontally(400);
+    label(&left, "the MLP: each position on its own", (200, 20), 15)?;
+    // Each tensor as wide as its rows (4C four times C), each step on the arrow between two.
+    let tensors = [
+        ("x", 1, HEADS[0]),
+        ("h", 4, HEADS[1]),
+        ("GELU(h)", 4, HEADS[2]),
+        ("out", 1, HEADS[0]),
+    ];
+    let steps = [
+        "c_fc: · W + b, W is [C, 4C]",
+        "GELU, entry by entry",
+        "c_proj: · W + b, W is [4C, C]",
+    ];
+    let (centre, unit, high, pitch) = (170, 60, 30, 82);
+    for (i, &(name, times, fill)) in tensors.iter().enumerate() {
+        let top = 42 + i as i32 * pitch;
+        let width = unit * times;
+        boxed(&left, (centre - width / 2, top), (width, high), fill, name)?;
+        let shape = if times == 1 { "[N, C]" } else { "[N, 4C]" };
+        label(&left, shape, (centre + width / 2 + 34, top + high / 2), 13)?;
+        if let Some(step) = steps.get(i) {
+            arrow(&left, (centre, top + high), (centre, top + pitch))?;
+            label(
+                &left,
+                step,
+                (centre + 10 + step.len() as i32 * 3, top + high + 26),
+                12,
+            )?;
+        }
+    }
+    let mut chart = ChartBuilder::on(&right)
+        .caption("GELU(x) and ReLU(x)", ("sans-serif", 15))
+        .margin(14)
+        .x_label_area_size(35)
+        .y_label_area_size(40)
+        .build_cartesian_2d(-4f32..4f32, -1f32..4f32)?;
+    chart
+        .configure_mesh()
+        .x_desc("x")
+        .light_line_style(WHITE)
+        .draw()?;
+    let xs = (0..=400).map(|i| -4.0 + 8.0 * i as f32 / 400.0);
+    let gelu_color = RGBColor(50, 100, 200);
+    chart
+        .draw_series(LineSeries::new(
+            xs.clone().map(|x| (x, x.max(0.0))),
+            RGBColor(160, 160, 160).stroke_width(2),
+        ))?
+        .label("ReLU")
+        .legend(|(x, y)| {
+            PathElement::new(
+                vec![(x, y), (x + 20, y)],
+                RGBColor(160, 160, 160).stroke_width(2),
+            )
+        });
+    chart
+        .draw_series(LineSeries::new(
+            xs.map(|x| (x, crate::block::gelu(x))),
+            gelu_color.stroke_width(2),
+        ))?
+        .label("GELU")
+        .legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 20, y)], gelu_color.stroke_width(2))
+        });
+    // Its lowest point, exercise 2's answer.
+    let low = crate::exercises::gelu_minimum();
+    chart.draw_series(std::iter::once(Circle::new(low, 4, gelu_color.filled())))?;
+    chart.draw_series(std::iter::once(Text::new(
+        format!("({:.2}, {:.2})", low.0, low.1),
+        (low.0 - 1.3, low.1 - 0.3),
+        ("sans-serif", 12),
+    )))?;
+    gpt2::plot::legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     finish(root)
 }

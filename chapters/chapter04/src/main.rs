@@ -1,6 +1,6 @@
 //! `cargo run --release -p chapter04`: the mean and standard deviation of the residual stream
 //! through a stack of 24 random blocks, with GPT-2's pre-LN arrangement, with post-LN, and
-//! without LayerNorm.
+//! without LayerNorm; then the chapter's diagrams of the block and of the MLP.
 
 use anyhow::Result;
 use chapter04::variants::{Arrangement, random_blocks, stream_stats};
@@ -52,5 +52,8 @@ fn main() -> Result<()> {
     let path = std::path::PathBuf::from("target/figures/ch04-block.svg");
     chapter04::diagram::residual_stream(&path)?;
     println!("Wrote the diagram of the block to {}.", path.display());
+    let path = std::path::PathBuf::from("target/figures/ch04-mlp.svg");
+    chapter04::diagram::mlp(&path)?;
+    println!("Wrote the diagram of the MLP to {}.", path.display());
     Ok(())
 }
