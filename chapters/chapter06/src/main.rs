@@ -4,7 +4,8 @@
 //!
 //! `cargo run --release -p chapter06 -- --table FILE` (or `--sample FILE`) reads the JSON lines
 //! of a `gpt2 train --json` run and prints the table (or the sample) of the section "The run",
-//! and draws its loss curve into target/figures/ch06-loss.svg.
+//! and draws its loss curve into target/figures/ch06-loss.svg, its learning rate and gradient
+//! norm into target/figures/ch06-schedule.svg.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,9 @@ fn main() -> Result<()> {
                 let path = PathBuf::from("target/figures/ch06-loss.svg");
                 std::fs::create_dir_all("target/figures")?;
                 log.plot(&path)?;
+                // The run kept `gpt2 train`'s default clipping threshold.
+                let clip = gpt2::train::TrainConfig::default().grad_clip;
+                log.plot_schedule(&PathBuf::from("target/figures/ch06-schedule.svg"), clip)?;
             } else {
                 let sample = log.sample.context("the run printed no sample")?;
                 println!("{sample}");

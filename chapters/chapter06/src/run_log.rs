@@ -17,6 +17,8 @@ pub struct RunLog {
     pub steps: Vec<(usize, f32, f64, f64)>,
     /// (step, validation loss, seconds since the start)
     pub val: Vec<(usize, f32, f64)>,
+    /// (step, learning rate, gradient norm before clipping)
+    pub schedule: Vec<(usize, f32, f32)>,
     pub sample: Option<String>,
 }
 
@@ -28,12 +30,17 @@ impl RunLog {
             let step = v["step"].as_u64().map(|s| s as usize);
             let number = |key: &str| v[key].as_f64();
             match (step, number("loss"), number("val_loss")) {
-                (Some(s), Some(loss), _) => log.steps.push((
-                    s,
-                    loss as f32,
-                    number("tokens_per_s").unwrap_or(f64::NAN),
-                    number("elapsed_s").unwrap_or(f64::NAN),
-                )),
+                (Some(s), Some(loss), _) => {
+                    log.steps.push((
+                        s,
+                        loss as f32,
+                        number("tokens_per_s").unwrap_or(f64::NAN),
+                        number("elapsed_s").unwrap_or(f64::NAN),
+                    ));
+                    if let (Some(lr), Some(norm)) = (number("lr"), number("grad_norm")) {
+                        log.schedule.push((s, lr as f32, norm as f32));
+                    }
+                }
                 (Some(s), None, Some(val)) => {
                     log.val
                         .push((s, val as f32, number("elapsed_s").unwrap_or(f64::NAN)))
@@ -99,5 +106,69 @@ impl RunLog {
         let val: Vec<(usize, f32)> = self.val.iter().map(|v| (v.0, v.1)).collect();
         gpt2::plot::loss_curve(&train, &val, path)
             .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", path.display()))
+    }
+
+    /// Two charts over the same steps: the learning rate each step used (the warm-up, then the
+    /// cosine), and the gradient's norm before clipping, against the clipping threshold.
+    pub fn plot_schedule(&self, path: &Path, clip: f32) -> Result<()> {
+        use plotters::prelude::*;
+        let draw = || -> Result<(), Box<dyn std::error::Error>> {
+            let root = SVGBackend::new(path, (800, 520)).into_drawing_area();
+            root.fill(&WHITE)?;
+            let (upper, lower) = root.split_vertically(250);
+            let last = self.schedule.iter().map(|s| s.0).max().unwrap_or(1).max(1);
+            let top_lr = self.schedule.iter().map(|s| s.1).fold(0.0, f32::max) * 1.1;
+            let mut chart = ChartBuilder::on(&upper)
+                .caption("Learning rate", ("sans-serif", 18))
+                .margin(12)
+                .x_label_area_size(30)
+                .y_label_area_size(70)
+                .build_cartesian_2d(0..last, 0f32..top_lr.max(f32::MIN_POSITIVE))?;
+            chart
+                .configure_mesh()
+                .light_line_style(WHITE)
+                .y_label_formatter(&|v| match *v {
+                    0.0 => "0".to_string(),
+                    v => format!("{v:.1e}"),
+                })
+                .draw()?;
+            chart.draw_series(LineSeries::new(
+                self.schedule.iter().map(|s| (s.0, s.1)),
+                BLUE.stroke_width(2),
+            ))?;
+            let top_norm = self.schedule.iter().map(|s| s.2).fold(clip, f32::max) * 1.1;
+            let mut chart = ChartBuilder::on(&lower)
+                .caption("Gradient norm before clipping", ("sans-serif", 18))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(70)
+                .build_cartesian_2d(0..last, 0f32..top_norm)?;
+            chart
+                .configure_mesh()
+                .x_desc("step")
+                .light_line_style(WHITE)
+                .draw()?;
+            let faint = RGBColor(160, 190, 230);
+            chart
+                .draw_series(LineSeries::new(
+                    self.schedule.iter().map(|s| (s.0, s.2)),
+                    faint.stroke_width(1),
+                ))?
+                .label("‖g‖, each step")
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], faint.stroke_width(2))
+                });
+            chart
+                .draw_series(LineSeries::new(
+                    vec![(0, clip), (last, clip)],
+                    RED.stroke_width(2),
+                ))?
+                .label("clipped above this")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
+            gpt2::plot::legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+            root.present()?;
+            Ok(())
+        };
+        draw().map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", path.display()))
     }
 }

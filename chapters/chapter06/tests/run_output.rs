@@ -31,8 +31,10 @@ fn the_default_runs_table_figure_and_sample_come_from_its_log() {
         dir.path(),
     );
     bookcheck::assert_book_copy(table.as_bytes(), "runs/ch06-train-table.md");
-    let figure = std::fs::read(dir.path().join("target/figures/ch06-loss.svg")).unwrap();
-    bookcheck::assert_book_copy(&figure, "figures/ch06-loss.svg");
+    for name in ["ch06-loss.svg", "ch06-schedule.svg"] {
+        let figure = std::fs::read(dir.path().join("target/figures").join(name)).unwrap();
+        bookcheck::assert_book_copy(&figure, &format!("figures/{name}"));
+    }
     let sample = bookcheck::run(
         env!("CARGO_BIN_EXE_chapter06"),
         &["--sample", log],
