@@ -23,7 +23,9 @@ fn main() -> Result<()> {
     let tok = Tokenizer::gpt2()?;
     let ids = gpt2::data::load_tokens(&gpt2::data::default_text_path(), &tok)?;
     let (train, val) = gpt2::data::split(&ids, 0.1);
-    println!("Training the `shakespeare` model for 200 short steps (chapter 6's exercise)...");
+    println!(
+        "Training the `shakespeare` model for 200 short steps (as chapter 6's binary does)..."
+    );
     // The library trains it (chapter 6 compares the two loops); the readable model generates.
     let (curve, mut trained) =
         chapter06::short_run::library_short_run(train, &val[..8192], 200, 200, 0.0)?;
