@@ -1,6 +1,6 @@
 //! `cargo run --release -p chapter02 [-- "any text"]`: the text cut into GPT-2's tokens, then
 //! into the tokens of a BPE learned from tiny Shakespeare, and how compression grows with the
-//! size of the vocabulary.
+//! size of the vocabulary; then GPT-2's merges of one pre-token, step by step.
 
 use std::path::PathBuf;
 
@@ -8,8 +8,12 @@ use anyhow::Result;
 use chapter02::experiments::{
     bytes_per_token, plot_compression, show_merge, show_tokens, split_text,
 };
+use chapter02::merges::{merge_steps, plot_merge_steps};
 use gpt2::Tokenizer;
 use gpt2::tokenizer::train::train;
+
+/// The pre-token whose merges the figure traces.
+const MERGED: &str = " tokenization";
 
 const DEFAULT_TEXT: &str = "ROMEO: I'll meet thee at 11 o'clock.\n안녕하세요 👋";
 
@@ -70,5 +74,14 @@ fn run() -> Result<()> {
     let figure = PathBuf::from("target/figures/ch02-compression.svg");
     plot_compression(&points, (50257, gpt2_ratio), &figure)?;
     println!("\nWrote the plot to {}.", figure.display());
+
+    let steps = merge_steps(&gpt2, MERGED.as_bytes())?;
+    let figure = PathBuf::from("target/figures/ch02-merges.svg");
+    plot_merge_steps(&steps, &figure)?;
+    println!(
+        "Wrote the {} merges of {MERGED:?} to {}.",
+        steps.len() - 1,
+        figure.display()
+    );
     Ok(())
 }

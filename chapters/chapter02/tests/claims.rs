@@ -220,3 +220,25 @@ fn exercise_most_fragmented() {
         ]
     );
 }
+
+/// The figure's trace ends where the tokenizer does: for every pre-token of a sentence (and the
+/// one the figure draws), its last step's parts are the tokens `encode` gives, and each step
+/// merges exactly one pair into the token it names.
+#[test]
+fn merge_steps_end_in_the_tokens_of_encode() {
+    use chapter02::merges::merge_steps;
+    let text = " tokenization: ROMEO's unbelievably tokenizable words, 안녕하세요 👋";
+    for piece in pretokenize::split(text) {
+        let steps = merge_steps(gpt2(), piece.as_bytes()).unwrap();
+        let last = steps.last().unwrap();
+        assert_eq!(last.merged, None, "{piece:?}");
+        assert_eq!(last.ranks, gpt2().encode(piece), "{piece:?}");
+        for pair in steps.windows(2) {
+            assert_eq!(pair[1].parts.len() + 1, pair[0].parts.len(), "{piece:?}");
+            let (_, rank) = pair[0].merged.unwrap();
+            assert!(pair[1].ranks.contains(&rank), "{piece:?}");
+        }
+    }
+    let steps = merge_steps(gpt2(), b" tokenization").unwrap();
+    assert_eq!(steps.last().unwrap().ranks, [11241, 1634]);
+}
