@@ -756,36 +756,6 @@ pub fn fast_exp(x: f32) -> f32 {
     p * scale
 }
 
-/// Sets `x` to zero with stores that bypass the cache: a gradient of hundreds of megabytes is
-/// not read back soon, and an ordinary store first reads each line it writes.
-pub fn zero_streaming(x: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512 (just checked).
-        unsafe { zero_streaming_avx512(x) };
-        return;
-    }
-    x.fill(0.0);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn zero_streaming_avx512(x: &mut [f32]) {
-    use std::arch::x86_64::*;
-    // Up to the first 64-byte boundary and after the last one, ordinary stores.
-    let head = x.as_ptr().align_offset(64).min(x.len());
-    let (start, rest) = x.split_at_mut(head);
-    start.fill(0.0);
-    let mut lines = rest.chunks_exact_mut(16);
-    for line in &mut lines {
-        // SAFETY: `line` is 16 floats starting on a 64-byte boundary.
-        unsafe { _mm512_stream_ps(line.as_mut_ptr(), _mm512_setzero_ps()) };
-    }
-    lines.into_remainder().fill(0.0);
-    // The streamed stores are ordered before anything this thread writes after.
-    _mm_sfence();
-}
-
 /// Runs `$body` compiled for AVX-512 when the CPU has it (checked once, at run time), and for
 /// the baseline x86-64 otherwise: the same Rust code, vectorized for the widest registers.
 macro_rules! simd_dispatch {
@@ -815,6 +785,84 @@ macro_rules! simd_dispatch {
     };
 }
 pub(crate) use simd_dispatch;
+
+simd_dispatch! {
+    /// The largest entry of `xs`.
+    fn row_max(xs: &[f32]) -> f32 {
+        const LANES: usize = 16;
+        let mut m = [f32::NEG_INFINITY; LANES];
+        let chunks = xs.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for i in 0..LANES {
+                m[i] = m[i].max(c[i]);
+            }
+        }
+        tail.iter().chain(&m).fold(f32::NEG_INFINITY, |a, &b| a.max(b))
+    }
+}
+
+simd_dispatch! {
+    /// x = e^(x - shift) in place, returning Σ x: softmax's numerators and denominator with one
+    /// exponential per entry (summed in the order of `max_and_exp_sum`, to the same bits).
+    fn exp_shifted_sum_inplace(xs: &mut [f32], shift: f32) -> f32 {
+        const LANES: usize = 16;
+        let mut s = [0.0f32; LANES];
+        let mut chunks = xs.chunks_exact_mut(LANES);
+        for c in &mut chunks {
+            for i in 0..LANES {
+                c[i] = fast_exp(c[i] - shift);
+                s[i] += c[i];
+            }
+        }
+        let mut tail = 0.0f32;
+        for x in chunks.into_remainder() {
+            *x = fast_exp(*x - shift);
+            tail += *x;
+        }
+        s.iter().sum::<f32>() + tail
+    }
+}
+
+simd_dispatch! {
+    /// x = x · a, in place.
+    fn scale_inplace(xs: &mut [f32], a: f32) -> () {
+        for x in xs.iter_mut() {
+            *x *= a;
+        }
+    }
+}
+// ANCHOR_END: exp
+
+/// Sets `x` to zero with stores that bypass the cache: a gradient of hundreds of megabytes is
+/// not read back soon, and an ordinary store first reads each line it writes.
+pub fn zero_streaming(x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512 (just checked).
+        unsafe { zero_streaming_avx512(x) };
+        return;
+    }
+    x.fill(0.0);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn zero_streaming_avx512(x: &mut [f32]) {
+    use std::arch::x86_64::*;
+    // Up to the first 64-byte boundary and after the last one, ordinary stores.
+    let head = x.as_ptr().align_offset(64).min(x.len());
+    let (start, rest) = x.split_at_mut(head);
+    start.fill(0.0);
+    let mut lines = rest.chunks_exact_mut(16);
+    for line in &mut lines {
+        // SAFETY: `line` is 16 floats starting on a 64-byte boundary.
+        unsafe { _mm512_stream_ps(line.as_mut_ptr(), _mm512_setzero_ps()) };
+    }
+    lines.into_remainder().fill(0.0);
+    // The streamed stores are ordered before anything this thread writes after.
+    _mm_sfence();
+}
 
 simd_dispatch! {
     /// y += Σ_r a[r] · x[r]: four rows, one pass over y. As it reads column j of the rows, it
@@ -897,22 +945,6 @@ pub(crate) fn prefetch<T>(p: *const T) {
 }
 
 simd_dispatch! {
-    /// The largest entry of `xs`.
-    fn row_max(xs: &[f32]) -> f32 {
-        const LANES: usize = 16;
-        let mut m = [f32::NEG_INFINITY; LANES];
-        let chunks = xs.chunks_exact(LANES);
-        let tail = chunks.remainder();
-        for c in chunks {
-            for i in 0..LANES {
-                m[i] = m[i].max(c[i]);
-            }
-        }
-        tail.iter().chain(&m).fold(f32::NEG_INFINITY, |a, &b| a.max(b))
-    }
-}
-
-simd_dispatch! {
     /// The largest entry of `xs` and Σ e^(x - max): the two halves of a stable log-sum-exp.
     fn max_and_exp_sum(xs: &[f32]) -> (f32, f32) {
         const LANES: usize = 16;
@@ -934,38 +966,6 @@ simd_dispatch! {
     fn exp_shifted_scaled_inplace(xs: &mut [f32], shift: f32, scale: f32) -> () {
         for x in xs.iter_mut() {
             *x = fast_exp(*x - shift) * scale;
-        }
-    }
-}
-// ANCHOR_END: exp
-
-simd_dispatch! {
-    /// x = e^(x - shift) in place, returning Σ x: softmax's numerators and denominator with one
-    /// exponential per entry (summed in the order of `max_and_exp_sum`, to the same bits).
-    fn exp_shifted_sum_inplace(xs: &mut [f32], shift: f32) -> f32 {
-        const LANES: usize = 16;
-        let mut s = [0.0f32; LANES];
-        let mut chunks = xs.chunks_exact_mut(LANES);
-        for c in &mut chunks {
-            for i in 0..LANES {
-                c[i] = fast_exp(c[i] - shift);
-                s[i] += c[i];
-            }
-        }
-        let mut tail = 0.0f32;
-        for x in chunks.into_remainder() {
-            *x = fast_exp(*x - shift);
-            tail += *x;
-        }
-        s.iter().sum::<f32>() + tail
-    }
-}
-
-simd_dispatch! {
-    /// x = x · a, in place.
-    fn scale_inplace(xs: &mut [f32], a: f32) -> () {
-        for x in xs.iter_mut() {
-            *x *= a;
         }
     }
 }
