@@ -53,7 +53,13 @@ fn main() -> ExitCode {
             a.allow_negative_numbers(takes_value)
         })
     });
-    let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
+    let cli = match command
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let result = match cli.command {
         Command::Train(args) => cli::train::run(*args),
         Command::Generate(args) => cli::generate::run(args),
@@ -73,4 +79,54 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Help and the version as clap prints them; a mistake on the command line as one line, like
+/// every other error, with the number parsers' words made plain, and exit status 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.to_string();
+    let first = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("error: ");
+    let plain = [
+        ("invalid digit found in string", "expected a whole number"),
+        ("number too large to fit in target type", "too large"),
+        (
+            "cannot parse integer from empty string",
+            "expected a whole number",
+        ),
+        ("invalid float literal", "expected a number"),
+    ]
+    .iter()
+    .fold(first.to_string(), |s, (from, to)| s.replace(from, to));
+    // What clap puts on the lines below, said in the same line.
+    use clap::error::{ContextKind, ContextValue};
+    let mut more = String::new();
+    if let Some(ContextValue::Strings(values)) = e.get(ContextKind::ValidValue) {
+        more = format!(": one of {}", values.join(", "));
+    }
+    for kind in [ContextKind::SuggestedArg, ContextKind::SuggestedSubcommand] {
+        let suggested = match e.get(kind) {
+            Some(ContextValue::String(s)) => vec![s.clone()],
+            Some(ContextValue::Strings(s)) => s.clone(),
+            _ => Vec::new(),
+        };
+        if !suggested.is_empty() {
+            let quoted: Vec<String> = suggested.iter().map(|s| format!("'{s}'")).collect();
+            more = format!("{more}; did you mean {}?", quoted.join(" or "));
+        }
+    }
+    eprintln!("error: {plain}{more} (see --help)");
+    ExitCode::from(2)
 }

@@ -430,6 +430,7 @@ impl Log {
     }
 
     fn open_file(&mut self) -> Result<(), RunError> {
+        drop_partial_line(&self.path).map_err(io("mend", &self.path))?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -461,6 +462,35 @@ impl Log {
         }
         Ok(())
     }
+}
+
+/// Cuts off a last line that has no end (a process killed while writing it), so that the next
+/// line starts on its own: every line of a log is then whole JSON.
+fn drop_partial_line(path: &Path) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    let mut buf = vec![0u8; 4096];
+    let mut end = len;
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(chunk)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            let whole = start + i as u64 + 1;
+            if whole < len {
+                f.set_len(whole)?;
+            }
+            return Ok(());
+        }
+        end = start;
+    }
+    f.set_len(0)
 }
 
 /// What the loop tells whoever runs it (the `gpt2` command draws a progress bar).
@@ -515,13 +545,20 @@ pub fn signal_name(signal: i32) -> String {
     }
 }
 
-/// A flag that the stop signals set to their number. Once registered, the signals no longer end
-/// the process: the loop sees the flag, saves, and returns; a second signal changes nothing.
+/// A flag that the stop signals set to their number. Once registered, a first signal no longer
+/// ends the process: the loop sees the flag at the end of the step, saves, and returns. A second
+/// one ends it at once, with status 128 + its number, as an unhandled signal would: a step can
+/// be long, and what is on disk is then the last checkpoint saved, whole.
 pub fn stop_flag() -> Result<Arc<AtomicUsize>, RunError> {
     let flag = Arc::new(AtomicUsize::new(0));
+    let signalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fail = |e| io("handle signals for", Path::new("this process"))(e);
     for signal in STOP_SIGNALS {
-        signal_hook::flag::register_usize(signal, flag.clone(), signal as usize)
-            .map_err(io("handle signals for", Path::new("this process")))?;
+        // Registered in this order, the handlers run in it: the exit sees only earlier signals.
+        signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, signalled.clone())
+            .map_err(fail)?;
+        signal_hook::flag::register(signal, signalled.clone()).map_err(fail)?;
+        signal_hook::flag::register_usize(signal, flag.clone(), signal as usize).map_err(fail)?;
     }
     Ok(flag)
 }
@@ -670,6 +707,14 @@ impl Run {
         let keep = self.trainer.config.keep;
         let folder = self.dir.save(&mut self.trainer, keep)?;
         self.log.commit()?;
+        // A model or an older run kept at the top of a folder given to --overwrite goes once this
+        // run has saved, as the old run's checkpoints do: loaders would read it before `latest`.
+        for part in PARTS.iter().chain([&MANIFEST_FILE]) {
+            let path = self.dir.path.join(part);
+            if path.is_file() {
+                fs::remove_file(&path).map_err(io("remove", &path))?;
+            }
+        }
         let plot = self.dir.path.join(PLOT_FILE);
         crate::plot::loss_curve(&self.log.train, &self.log.val, &plot).map_err(|e| {
             RunError::Plot {

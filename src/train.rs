@@ -158,6 +158,18 @@ impl TrainConfig {
                 return bad(format!("{flag} must be at least 1"));
             }
         }
+        let step_tokens = (self.grad_accum.checked_mul(self.ranks))
+            .and_then(|k| k.checked_mul(self.batch))
+            .and_then(|n| n.checked_mul(self.seq));
+        if step_tokens.is_none() {
+            return bad(format!(
+                "--grad-accum {} × --batch {} × --seq {} is too many tokens for one step: the count passes {}",
+                self.grad_accum,
+                self.batch,
+                self.seq,
+                usize::MAX
+            ));
+        }
         if self.steps == 0 {
             return bad(
                 "--steps must be at least 1: a run of no steps would save nothing new".into(),

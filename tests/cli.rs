@@ -177,6 +177,34 @@ fn tokenize_errors() {
     );
 }
 
+/// A mistake on the command line is one line too, with clap's exit status 2, and says what was
+/// expected in words (not Rust's number parsers' messages).
+#[test]
+fn command_line_mistakes_are_one_line() {
+    for (args, mentions) in [
+        (
+            &["train", "--steps", "-1"][..],
+            "invalid value '-1' for '--steps <N>': expected a whole number",
+        ),
+        (
+            &["train", "--lr", "fast"][..],
+            "invalid value 'fast' for '--lr <LR>': expected a number",
+        ),
+        (
+            &["train", "--init", TINY, "--n-layer", "3"][..],
+            "'--init <DIR>' cannot be used with '--n-layer <N>'",
+        ),
+        (&["train", "--nope"][..], "unexpected argument '--nope'"),
+        (&["bogus"][..], "unrecognized subcommand 'bogus'"),
+    ] {
+        let o = gpt2(args);
+        assert_clean_error(&o, mentions);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+    }
+    let o = gpt2(&["--version"]);
+    assert!(o.status.success() && stdout(&o).starts_with("gpt2 "));
+}
+
 #[test]
 fn a_trained_tokenizer_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -215,6 +243,49 @@ fn a_trained_tokenizer_from_the_command_line() {
         ]),
         "at least 257",
     );
+    // The tokenizer file is replaced by a new one; a file of text is not, its own input least.
+    let o = gpt2(&[
+        "train-tokenizer",
+        "--vocab-size",
+        "290",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = dir.path().join("text.txt");
+    std::fs::write(&text, "to be or not to be, that is the question").unwrap();
+    let t = text.to_str().unwrap();
+    assert_clean_error(
+        &gpt2(&["train-tokenizer", "--data", t, "--out", t]),
+        "text.txt exists and is not a tokenizer file",
+    );
+    assert_eq!(
+        std::fs::read_to_string(&text).unwrap(),
+        "to be or not to be, that is the question"
+    );
+    // A model of more ids than its tokenizer has: the ids it lacks add no text, in --json as in
+    // the plain output, as the warning says.
+    let o = gpt2(&[
+        "generate",
+        "--model",
+        TINY,
+        "--tokenizer",
+        out.to_str().unwrap(),
+        "--prompt",
+        " the",
+        "--temperature",
+        "2",
+        "--top-k",
+        "0",
+        "--max-new-tokens",
+        "40",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("warning:"), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let ids = v["samples"][0]["ids"].as_array().unwrap();
+    assert!(ids.iter().any(|id| id.as_u64().unwrap() >= 290), "{ids:?}");
 }
 
 const TINY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny");
@@ -460,6 +531,19 @@ fn training_settings_are_checked() {
             "--dropout must be in [0, 1)",
         );
     }
+    // A step's token count that would wrap around is refused, not trained on as a small one.
+    assert_clean_error(
+        &gpt2(&[
+            "train",
+            "--grad-accum",
+            "18446744073709551615",
+            "--batch",
+            "2",
+            "--out",
+            out_s,
+        ]),
+        "--grad-accum 18446744073709551615 × --batch 2 × --seq 128 is too many tokens for one step",
+    );
     assert!(!out.exists(), "a refused run creates no folder");
     let empty = dir.path().join("empty.txt");
     std::fs::write(&empty, "").unwrap();
@@ -633,13 +717,32 @@ fn generate_interactive_reads_prompts_line_by_line() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.starts_with(" the") && out.contains(" in"), "{out}");
+    // A prompt the model cannot read is said on stderr, and the session goes on.
+    let o = gpt2_stdin(
+        &[
+            "generate",
+            "--model",
+            TINY,
+            "--interactive",
+            "--max-new-tokens",
+            "3",
+        ],
+        b"Hello\n the\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("error: the prompt encodes to token id"));
+    let out = stdout(&o);
+    assert!(out.starts_with(" the"), "{out}");
 }
 
 #[test]
 fn generate_errors() {
-    assert_clean_error(
-        &gpt2(&["generate", "--model", TINY, "--prompt", "Hello"]),
-        "outside the model's vocabulary",
+    let o = gpt2(&["generate", "--model", TINY, "--prompt", "Hello"]);
+    assert_clean_error(&o, "outside the model's vocabulary");
+    assert_eq!(
+        stdout(&o),
+        "",
+        "the prompt was printed before it was refused"
     );
     assert_clean_error(
         &gpt2(&["generate", "--model", TINY, "--prompt", ""]),

@@ -120,6 +120,57 @@ fn a_signal_saves_the_step_and_a_resume_ends_bit_identical() {
     }
 }
 
+/// A step can be long (many micro-batches): a first signal says at once that the run will save
+/// when the step ends; a second ends the process then and there, and the checkpoint on disk is
+/// the last one saved, whole, with the log ending at its step.
+#[cfg(unix)]
+#[test]
+fn a_second_signal_stops_a_long_step_at_once_keeping_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = text(d, 20_000);
+    let data = data.to_str().unwrap();
+    let mut args = tiny_run(data, "run", "1000");
+    args.extend(["--json", "--grad-accum", "600", "--checkpoint-every", "1"]);
+    let mut run = Command::new(BIN)
+        .args(&args)
+        .current_dir(d)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(run.stdout.take().unwrap()).lines();
+    let mut err = BufReader::new(run.stderr.take().unwrap()).lines();
+    // Step 0's line, then its checkpoint: the run is inside step 1, which takes seconds.
+    let first = out.next().unwrap().unwrap();
+    assert!(first.contains("\"step\":0"), "{first}");
+    let saved = d.join("run").join("checkpoints").join("step-000001");
+    while !(saved.exists() && current(&d.join("run")).trim() == "step-000001") {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = run.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let notice = err
+        .by_ref()
+        .map(|l| l.unwrap())
+        .find(|l| l.starts_with("SIGINT"))
+        .expect("a notice on the first signal");
+    assert!(
+        notice.contains("saving at the end of this step") && notice.contains("send it again"),
+        "{notice}"
+    );
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    assert!(
+        out.map(|l| l.unwrap()).all(|l| !l.contains("\"step\":1")),
+        "step 1 ended"
+    );
+    assert_eq!(current(&d.join("run")).trim(), "step-000001");
+    let o = gpt2_in(d, &["info", "--model", "run/checkpoints/step-000001"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 #[cfg(unix)]
 #[test]
 fn a_second_trainer_on_a_folder_in_use_changes_nothing() {
@@ -240,6 +291,55 @@ fn a_new_run_into_a_run_folder_is_refused_and_overwrite_replaces_it_only_when_sa
         .unwrap()
         .count();
     assert_eq!(kept, 1, "the old run's checkpoint is gone");
+
+    // A folder holding a model (Hugging Face's layout) is replaced whole too: the new run's
+    // checkpoint is what loads from it, not the model left at its top.
+    let model = d.join("model");
+    std::fs::create_dir(&model).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(Path::new(TINY).join(f), model.join(f)).unwrap();
+    }
+    assert_clean_error(
+        &gpt2_in(d, &tiny_run(data, "model", "2"), &[]),
+        "--overwrite",
+    );
+    let mut over = tiny_run(data, "model", "2");
+    over.push("--overwrite");
+    let o = gpt2_in(d, &over, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["config.json", "model.safetensors"] {
+        assert!(!model.join(f).exists(), "{f} of the old model is left");
+    }
+    let o = gpt2_in(d, &["info", "--model", "model"], &[]);
+    let shown = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(shown.contains("n_embd 64"), "{shown}");
+}
+
+/// A process killed while writing a line of the log leaves it without its end: the resumed run
+/// drops that piece, and every line of the log is whole JSON again.
+#[test]
+fn a_log_line_cut_off_is_dropped_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = text(d, 20_000);
+    let data = data.to_str().unwrap();
+    let o = gpt2_in(d, &tiny_run(data, "run", "2"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let path = d.join("run/log.jsonl");
+    let whole = read(&path);
+    let cut = whole.len() - 10;
+    std::fs::write(&path, &whole[..cut]).unwrap();
+    let o = gpt2_in(d, &["train", "--resume", "run", "--steps", "3"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let log = read(&path);
+    assert!(log.ends_with('\n'), "{log}");
+    for line in log.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not JSON: {line}"
+        );
+    }
+    assert!(log.contains("\"step\":2"), "{log}");
 }
 
 fn read(path: &Path) -> String {

@@ -144,8 +144,14 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         eprint!("> ");
         for line in stdin.lock().lines() {
             let line = line.context("cannot read standard input")?;
-            if !line.is_empty() {
-                stream(&model, &tok, &line, &args, &sampling, &mut rng)?;
+            if line.is_empty() {
+                continue;
+            }
+            // A prompt the model cannot read is said, and the next line is read.
+            let ids = tok.encode(&line);
+            match check_prompt(&ids, model.config.vocab_size) {
+                Ok(()) => stream_ids(&model, &tok, &ids, &args, &sampling, &mut rng)?,
+                Err(e) => eprint!("error: {}", super::error_line(&e)),
             }
             eprint!("\n> ");
         }
@@ -181,7 +187,12 @@ pub fn run(args: GenerateArgs) -> Result<()> {
                 &mut rng,
                 |_| {},
             )?;
-            samples.push(json!({"ids": ids, "text": tok.decode(&ids)?}));
+            // As the plain mode prints them: an id the tokenizer lacks adds no bytes.
+            let bytes: Vec<u8> = ids
+                .iter()
+                .flat_map(|&id| tok.token_bytes(id).unwrap_or_default().iter().copied())
+                .collect();
+            samples.push(json!({"ids": ids, "text": String::from_utf8_lossy(&bytes)}));
         }
         let value = json!({"prompt_ids": prompt_ids, "samples": samples});
         writeln!(super::stdout(), "{value}")?;
@@ -221,6 +232,8 @@ fn stream_ids(
     s: &Sampling,
     rng: &mut Rng,
 ) -> Result<()> {
+    // Checked before the prompt is printed: an error leaves standard output empty.
+    check_prompt(prompt_ids, model.config.vocab_size)?;
     let mut out = super::stdout();
     let mut utf8 = Utf8Stream::new();
     for &id in prompt_ids {
@@ -250,6 +263,19 @@ fn stream_ids(
     Ok(())
 }
 
+/// A prompt the model can continue: not empty, every id inside its vocabulary.
+fn check_prompt(prompt_ids: &[u32], vocab: usize) -> Result<()> {
+    if prompt_ids.is_empty() {
+        bail!("the prompt is empty: give some text to continue with --prompt");
+    }
+    if let Some(id) = prompt_ids.iter().find(|&&id| id as usize >= vocab) {
+        bail!(
+            "the prompt encodes to token id {id}, outside the model's vocabulary of {vocab}: give the model's tokenizer with --tokenizer FILE"
+        );
+    }
+    Ok(())
+}
+
 fn run_one(
     model: &GPT,
     tok: &Tokenizer,
@@ -259,16 +285,8 @@ fn run_one(
     rng: &mut Rng,
     on_token: impl FnMut(u32) + Send,
 ) -> Result<Vec<u32>> {
-    if prompt_ids.is_empty() {
-        bail!("the prompt is empty: give some text to continue with --prompt");
-    }
-    let vocab = model.config.vocab_size;
-    if let Some(id) = prompt_ids.iter().find(|&&id| id as usize >= vocab) {
-        bail!(
-            "the prompt encodes to token id {id}, outside the model's vocabulary of {vocab}: give the model's tokenizer with --tokenizer FILE"
-        );
-    }
-    let stop = (tok.eot() as usize) < vocab;
+    check_prompt(prompt_ids, model.config.vocab_size)?;
+    let stop = (tok.eot() as usize) < model.config.vocab_size;
     Ok(generate(
         model,
         prompt_ids,

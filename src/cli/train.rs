@@ -29,7 +29,8 @@ pub const DEFAULT_OUT: &str = "runs/shakespeare";
 /// the optimizer state and trainer.json for --resume), a file `latest` naming the current one,
 /// a JSON-lines log (log.jsonl, only ever appended to) and the loss curve (loss.svg). A folder
 /// that holds a run is refused unless --resume or --overwrite; one run at a time per folder.
-/// Ctrl-C, SIGTERM and SIGHUP save a checkpoint before stopping.
+/// Ctrl-C, SIGTERM and SIGHUP save a checkpoint at the end of the step before stopping; a second
+/// one stops at once, keeping the last checkpoint saved.
 ///
 /// Several processes train one model when started by MPI (a build with `--features mpi`):
 /// `mpirun -np N gpt2 train …`. Each rank takes its share of every step's micro-batches, the
@@ -47,19 +48,19 @@ pub struct TrainArgs {
     preset: Option<String>,
 
     /// Override the preset's number of blocks
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "init")]
     n_layer: Option<usize>,
 
     /// Override the preset's number of attention heads
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "init")]
     n_head: Option<usize>,
 
     /// Override the preset's width
-    #[arg(long, value_name = "C")]
+    #[arg(long, value_name = "C", conflicts_with = "init")]
     n_embd: Option<usize>,
 
     /// Override the preset's context length
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", conflicts_with = "init")]
     block_size: Option<usize>,
 
     /// Start from the weights of a checkpoint directory instead of a random initialisation
@@ -469,6 +470,27 @@ fn train(args: TrainArgs, world: World) -> Result<Option<i32>> {
         stop: run.stop.clone(),
         unwritten: None,
     };
+    // The loop sees a signal only between steps, which may be long: say at once what happens.
+    if leader {
+        let (stop, bar) = (run.stop.clone(), bar.clone());
+        std::thread::spawn(move || {
+            loop {
+                match stop.load(std::sync::atomic::Ordering::SeqCst) as i32 {
+                    0 => std::thread::sleep(std::time::Duration::from_millis(100)),
+                    STDOUT_CLOSED => return,
+                    signal => {
+                        bar.suspend(|| {
+                            eprintln!(
+                                "{}: saving at the end of this step, then stopping (send it again to stop at once, keeping the last checkpoint saved)",
+                                gpt2::run::signal_name(signal)
+                            )
+                        });
+                        return;
+                    }
+                }
+            }
+        });
+    }
     let outcome = run.train(&mut progress)?;
     bar.finish_and_clear();
     if let Some(e) = progress.unwritten {

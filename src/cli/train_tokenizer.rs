@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 use gpt2::tokenizer::train::train;
 
@@ -24,13 +24,21 @@ pub struct TrainTokenizerArgs {
     #[arg(long, value_name = "N", default_value_t = 1024)]
     vocab_size: usize,
 
-    /// Where to write the tokenizer
+    /// Where to write the tokenizer (an existing tokenizer file there is replaced; any other
+    /// file is left alone, with an error)
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
 }
 
 pub fn run(args: TrainTokenizerArgs) -> Result<()> {
     let data = args.data.unwrap_or_else(gpt2::data::default_text_path);
+    // A tokenizer file may be replaced by a new one; any other file is someone's data.
+    if args.out.exists() && !gpt2::tokenizer::file::is_tokenizer_file(&args.out) {
+        bail!(
+            "{} exists and is not a tokenizer file: remove it first, or give --out another path",
+            args.out.display()
+        );
+    }
     let text = gpt2::data::read_text(&data)?;
     let start = Instant::now();
     let tok = train(&text, args.vocab_size)?;

@@ -23,6 +23,15 @@ use super::{Tokenizer, TokenizerError};
 
 const MAGIC: &str = "gpt2-rs bpe 1";
 
+/// Does the file at `path` begin as a tokenizer file does? (False if it cannot be read.)
+pub fn is_tokenizer_file(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; MAGIC.len()];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|_| head == MAGIC.as_bytes())
+}
+
 impl Tokenizer {
     /// The text of a tokenizer file for this tokenizer's merges.
     pub fn to_file_text(&self) -> String {
@@ -89,7 +98,9 @@ impl Tokenizer {
             .and_then(|l| l.strip_prefix("merges "))
             .and_then(|n| n.trim().parse().ok())
             .ok_or_else(|| fail(3, "expected `merges N`".to_string()))?;
-        let mut merges = Vec::with_capacity(n);
+        // A merge takes at least four bytes of the file: a count larger than that is an error
+        // below, not an allocation.
+        let mut merges = Vec::with_capacity(n.min(text.len() / 4));
         for k in 0..n {
             let line_no = 4 + k;
             let line = lines
@@ -154,5 +165,17 @@ mod tests {
                 .contains("ends after 1 of 2")
         );
         assert!(Tokenizer::parse_file_text("hello", "t").is_err());
+    }
+
+    #[test]
+    fn a_count_of_merges_past_the_files_end_is_an_error_not_an_allocation() {
+        let huge = "gpt2-rs bpe 1\npattern gpt2\nmerges 99999999999999\n104 101\n";
+        let err = Tokenizer::parse_file_text(huge, "tok.bpe")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "tok.bpe, line 5: the file ends after 1 of 99999999999999 merges"
+        );
     }
 }
