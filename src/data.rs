@@ -10,12 +10,13 @@
 //! | offset | size | field |
 //! | --- | --- | --- |
 //! | 0 | 8 | magic `GPT2TOKS` |
-//! | 8 | 4 | format version, 1 |
+//! | 8 | 4 | format version, 2 |
 //! | 12 | 8 | the tokenizer's fingerprint |
 //! | 20 | 8 | the size of the source text in bytes |
 //! | 28 | 8 | the FNV-1a 64 hash of the source text |
 //! | 36 | 8 | the number of ids, N |
-//! | 44 | 2N | the ids, one `u16` each |
+//! | 44 | 8 | the FNV-1a 64 hash of the ids' 2N bytes |
+//! | 52 | 2N | the ids, one `u16` each |
 
 use std::path::{Path, PathBuf};
 
@@ -56,8 +57,8 @@ pub enum DataError {
 }
 
 const MAGIC: &[u8; 8] = b"GPT2TOKS";
-const VERSION: u32 = 1;
-const HEADER: usize = 44;
+const VERSION: u32 = 2;
+const HEADER: usize = 52;
 
 /// Reads a text file, refusing an empty file and naming the offset of the first byte that is
 /// not UTF-8.
@@ -149,10 +150,13 @@ fn write_cache(ids: &[u32], key: &CacheKey) -> Option<Vec<u8>> {
     out.extend_from_slice(&key.size.to_le_bytes());
     out.extend_from_slice(&key.hash.to_le_bytes());
     out.extend_from_slice(&(ids.len() as u64).to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
     for &id in ids {
         // A vocabulary above 65,536 ids does not fit the format: no cache.
         out.extend_from_slice(&u16::try_from(id).ok()?.to_le_bytes());
     }
+    let ids_hash = fnv64(&out[HEADER..]);
+    out[44..HEADER].copy_from_slice(&ids_hash.to_le_bytes());
     Some(out)
 }
 
@@ -165,7 +169,11 @@ fn read_cache(bytes: &[u8], key: &CacheKey) -> Option<Vec<u32>> {
         && u64_at(20)? == key.size
         && u64_at(28)? == key.hash;
     let n = usize::try_from(u64_at(36)?).ok()?;
-    if !fresh || bytes.len() != HEADER + 2 * n {
+    // A cache whose ids were changed on disk (or cut short) is not trusted: it is rebuilt.
+    if !fresh || bytes.len() != HEADER.checked_add(n.checked_mul(2)?)? {
+        return None;
+    }
+    if u64_at(44)? != fnv64(&bytes[HEADER..]) {
         return None;
     }
     Some(
@@ -387,6 +395,9 @@ mod tests {
         let other = CacheKey { hash: 4, ..key };
         assert_eq!(read_cache(&bytes, &other), None);
         assert_eq!(read_cache(&bytes[..bytes.len() - 1], &key), None);
+        let mut changed = bytes.clone();
+        changed[HEADER] ^= 1;
+        assert_eq!(read_cache(&changed, &key), None, "a changed id is noticed");
         assert!(write_cache(&[70_000], &key).is_none());
     }
 }

@@ -195,12 +195,19 @@ impl RunDir {
         if tmp.exists() {
             fs::remove_dir_all(&tmp).map_err(io("remove", &tmp))?;
         }
-        trainer.save(&tmp)?;
-        let manifest = Manifest::of(&tmp, &trainer.run_id, trainer.step)?;
-        let manifest_path = tmp.join(MANIFEST_FILE);
-        let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises") + "\n";
-        crate::fsutil::write_atomic(&manifest_path, text.as_bytes())
-            .map_err(io("write", &manifest_path))?;
+        let written = (|| {
+            trainer.save(&tmp)?;
+            let manifest = Manifest::of(&tmp, &trainer.run_id, trainer.step)?;
+            let manifest_path = tmp.join(MANIFEST_FILE);
+            let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises") + "\n";
+            crate::fsutil::write_atomic(&manifest_path, text.as_bytes())
+                .map_err(io("write", &manifest_path))
+        })();
+        if let Err(e) = written {
+            // A save that failed (a full disk) leaves no half checkpoint behind it.
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
         // The new checkpoint is whole: make it current, then tidy, then give it its name.
         self.point_to(&tmp_name)?;
         self.prune(&trainer.run_id, trainer.step, keep, &tmp_name)?;
@@ -663,6 +670,19 @@ impl Run {
             config.data = path.display().to_string();
         }
         let tok = crate::Tokenizer::from_spec(&config.tokenizer).map_err(TrainError::from)?;
+        // Checked before the data: a changed tokenizer changes the ids of unchanged text.
+        let tokenizer = crate::train::tokenizer_fingerprint(&tok);
+        if let Some(then) = Trainer::saved_tokenizer(&folder)?
+            && then != tokenizer
+        {
+            return Err(RunError::Corrupt {
+                path: config.tokenizer.clone(),
+                message: format!(
+                    "this tokenizer has changed since {} saved (fingerprint then {then}, now {tokenizer}): the run's token ids would stand for other text; put back the file it trained with",
+                    out.display()
+                ),
+            });
+        }
         let ids =
             crate::data::load_tokens(Path::new(&config.data), &tok).map_err(TrainError::from)?;
         let now = DataFingerprint::of(&ids);
@@ -696,6 +716,7 @@ impl Run {
         }
         trainer.config.data = config.data.clone();
         trainer.data = Some(now);
+        trainer.tokenizer = Some(tokenizer);
         Ok((trainer, line))
     }
 

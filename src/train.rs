@@ -246,6 +246,9 @@ pub struct Trainer {
     pub run_id: String,
     /// What the training text was, to notice if it changes before a resume.
     pub data: Option<DataFingerprint>,
+    /// The tokenizer's fingerprint (hex), to notice if its file changes: the same ids would
+    /// then stand for other text.
+    pub tokenizer: Option<String>,
     /// The processes this one trains with ([`World::solo`] alone).
     pub world: World,
     /// Seconds the last step spent in the all-reduce.
@@ -268,6 +271,8 @@ struct State {
     config: TrainConfig,
     #[serde(default)]
     data: Option<DataFingerprint>,
+    #[serde(default)]
+    tokenizer: Option<String>,
 }
 
 /// A text's tokens, in brief: their number and a hash of them.
@@ -275,6 +280,11 @@ struct State {
 pub struct DataFingerprint {
     pub tokens: usize,
     pub hash: String,
+}
+
+/// A tokenizer's fingerprint as runs record it.
+pub fn tokenizer_fingerprint(tok: &crate::Tokenizer) -> String {
+    format!("{:016x}", tok.fingerprint())
 }
 
 impl DataFingerprint {
@@ -342,6 +352,7 @@ impl Trainer {
             step: 0,
             run_id: new_run_id(),
             data: None,
+            tokenizer: None,
             world: World::solo(),
             all_reduce_s: 0.0,
             train: loader,
@@ -463,6 +474,7 @@ impl Trainer {
             loader: self.train.state(),
             config: self.config.clone(),
             data: self.data.clone(),
+            tokenizer: self.tokenizer.clone(),
         };
         let json = serde_json::to_string_pretty(&state).expect("state serialises") + "\n";
         let path = dir.join(STATE_FILE);
@@ -483,6 +495,11 @@ impl Trainer {
     /// What the run saved in `dir` trained on, if it recorded it.
     pub fn saved_data(dir: &Path) -> Result<Option<DataFingerprint>, TrainError> {
         Ok(read_state(&crate::checkpoint::resolve(dir))?.data)
+    }
+
+    /// The fingerprint of the tokenizer the run saved in `dir` trained with, if it recorded it.
+    pub fn saved_tokenizer(dir: &Path) -> Result<Option<String>, TrainError> {
+        Ok(read_state(&crate::checkpoint::resolve(dir))?.tokenizer)
     }
 
     /// Trains as one of `world`'s ranks from now on. The step keeps its micro-batches: a run
@@ -548,6 +565,7 @@ impl Trainer {
         trainer.step = state.step;
         trainer.run_id = state.run_id;
         trainer.data = state.data;
+        trainer.tokenizer = state.tokenizer;
         trainer.train.restore(&state.loader);
         Ok(trainer)
     }

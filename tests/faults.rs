@@ -664,6 +664,53 @@ fn a_run_with_its_own_tokenizer_resumes_from_another_folder() {
         &[],
     );
     assert_clean_error(&o, "outside the model's vocabulary of 300");
+
+    // The tokenizer file rewritten, from other text: the run's ids would now mean other words.
+    // Resuming, generating and scoring refuse; --tokenizer takes another one deliberately.
+    std::fs::write(
+        d.join("other.txt"),
+        "abababab cdcdcdcd efefefef ".repeat(200),
+    )
+    .unwrap();
+    let o = gpt2_in(
+        d,
+        &[
+            "train-tokenizer",
+            "--data",
+            "other.txt",
+            "--vocab-size",
+            "300",
+            "--out",
+            "tok.txt",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = gpt2_in(d, &["train", "--resume", "run", "--steps", "4"], &[]);
+    assert_clean_error(&o, "this tokenizer has changed since run saved");
+    for args in [
+        vec!["generate", "--model", "run", "--prompt", "ROMEO:"],
+        vec![
+            "eval", "--model", "run", "--data", "text.txt", "--seq", "16",
+        ],
+    ] {
+        let o = gpt2_in(d, &args, &[]);
+        assert_clean_error(&o, "tok.txt has changed since run was trained with it");
+    }
+    let o = gpt2_in(
+        d,
+        &[
+            "generate",
+            "--model",
+            "run",
+            "--prompt",
+            "ab",
+            "--tokenizer",
+            "tok.txt",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 #[test]

@@ -84,6 +84,16 @@ pub fn model_tokenizer(
                     model.display()
                 )
             })?;
+            // The file may have been rewritten since: its ids would then mean other text.
+            let now = gpt2::train::tokenizer_fingerprint(&tok);
+            if let Ok(Some(then)) = gpt2::train::Trainer::saved_tokenizer(model)
+                && then != now
+            {
+                anyhow::bail!(
+                    "{spec} has changed since {} was trained with it (fingerprint then {then}, now {now}): put back the file it trained with, or give --tokenizer to use another deliberately",
+                    model.display()
+                );
+            }
             Ok((spec, tok))
         }
         _ => Ok(("gpt2".into(), load_tokenizer("gpt2")?)),

@@ -402,6 +402,7 @@ fn train(args: TrainArgs, world: World) -> Result<Option<i32>> {
             }
             let mut trainer = Trainer::new(model, train, val, config)?;
             trainer.data = Some(fingerprint);
+            trainer.tokenizer = Some(gpt2::train::tokenizer_fingerprint(&tok));
             trainer.join(world.clone())?;
             let out = args
                 .out

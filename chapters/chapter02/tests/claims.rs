@@ -107,14 +107,21 @@ fn the_token_cache_is_reused_and_refreshed() {
     let cache = cache_path(caches.path(), &text);
     let written = std::fs::read(&cache).unwrap();
     assert_eq!(&written[..8], b"GPT2TOKS");
-    assert_eq!(written.len(), 44 + 2 * ids.len());
+    assert_eq!(written.len(), 52 + 2 * ids.len());
 
-    // A cache that matches is read, not recomputed: doctor one id and see it come back.
+    // A cache that matches is read, not recomputed: doctor one id, and the hash of the ids
+    // with it, and see it come back.
     let mut doctored = written.clone();
-    doctored[44] = 0x2a;
-    doctored[45] = 0;
+    doctored[52] = 0x2a;
+    doctored[53] = 0;
+    let hash = gpt2::hash::fnv64(&doctored[52..]);
+    doctored[44..52].copy_from_slice(&hash.to_le_bytes());
     std::fs::write(&cache, &doctored).unwrap();
     assert_eq!(load_tokens(&text, gpt2()).unwrap()[0], 42);
+    // An id changed without its hash is noticed: the cache is rebuilt from the text.
+    doctored[52] = 0x2b;
+    std::fs::write(&cache, &doctored).unwrap();
+    assert_eq!(load_tokens(&text, gpt2()).unwrap(), ids);
 
     // Another text, or another tokenizer, and the cache is rebuilt.
     std::fs::write(&text, "To be, or not to be: that is the question!").unwrap();
