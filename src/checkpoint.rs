@@ -242,15 +242,23 @@ fn read_header(file: &mut std::fs::File, shown: &str) -> Result<Vec<u8>, Checkpo
         path: shown.to_string(),
         source,
     };
+    let size = file.metadata().map_err(io)?.len();
+    let format = |message: String| CheckpointError::Format {
+        path: shown.to_string(),
+        message,
+    };
+    if size < 8 {
+        return Err(format(format!(
+            "it holds {size} bytes, fewer than the 8 of a header's length (a copy cut short?)"
+        )));
+    }
     let mut len = [0u8; 8];
     file.read_exact(&mut len).map_err(io)?;
     let len = u64::from_le_bytes(len);
-    let size = file.metadata().map_err(io)?.len();
     if len > size.saturating_sub(8) || len > 100 << 20 {
-        return Err(CheckpointError::Format {
-            path: shown.to_string(),
-            message: format!("its header claims {len} bytes"),
-        });
+        return Err(format(format!(
+            "its header claims {len} bytes, the file holds {size} in all (a copy cut short?)"
+        )));
     }
     let mut header = vec![0u8; len as usize];
     file.read_exact(&mut header).map_err(io)?;

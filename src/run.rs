@@ -56,6 +56,10 @@ pub enum RunError {
     )]
     NoCheckpoint { dir: String, hint: &'static str },
     #[error(
+        "{dir} does not exist: --resume takes the folder of a run (start one with --out {dir})"
+    )]
+    Missing { dir: String },
+    #[error(
         "{dir} holds a run that saved no checkpoint, or a model: replace it with --overwrite, or choose another --out"
     )]
     Unsaved { dir: String },
@@ -267,6 +271,16 @@ fn is_checkpoint(dir: &Path) -> Option<RunError> {
 }
 
 fn no_checkpoint(dir: &Path) -> RunError {
+    if !dir.exists() {
+        return RunError::Missing {
+            dir: dir.display().to_string(),
+        };
+    }
+    if !dir.is_dir() {
+        return RunError::NotAFolder {
+            path: dir.display().to_string(),
+        };
+    }
     RunError::NoCheckpoint {
         dir: dir.display().to_string(),
         hint: if RunDir::holds_run(dir) {
@@ -738,9 +752,11 @@ impl Run {
         }
         let plot = self.dir.path.join(PLOT_FILE);
         crate::plot::loss_curve(&self.log.train, &self.log.val, &plot).map_err(|e| {
+            // plotters wraps the system's words in two prefixes of its own: keep the words.
+            let text = e.to_string();
             RunError::Plot {
                 path: plot.display().to_string(),
-                message: e.to_string(),
+                message: text.rsplit(": ").next().unwrap_or(&text).to_string(),
             }
         })?;
         Ok(folder)

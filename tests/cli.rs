@@ -508,10 +508,37 @@ fn training_settings_are_checked() {
         "--schedule",
     );
     assert_clean_error(
+        &gpt2(&[
+            "train",
+            "--schedule",
+            "constant",
+            "--warmup",
+            "10",
+            "--out",
+            out_s,
+        ]),
+        "--schedule constant keeps --lr from the first step to the last: remove --warmup",
+    );
+    assert_clean_error(
         &gpt2(&["train", "--preset", "nano", "--n-head", "3", "--out", out_s]),
         "divisible",
     );
-    assert_clean_error(&gpt2(&["train", "--resume", out_s]), "holds no checkpoint");
+    assert_clean_error(
+        &gpt2(&["train", "--resume", out_s]),
+        "x does not exist: --resume takes the folder of a run",
+    );
+    let empty_dir = dir.path().join("empty");
+    std::fs::create_dir(&empty_dir).unwrap();
+    assert_clean_error(
+        &gpt2(&["train", "--resume", empty_dir.to_str().unwrap()]),
+        "holds no checkpoint",
+    );
+    let file = dir.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    assert_clean_error(
+        &gpt2(&["train", "--resume", file.to_str().unwrap()]),
+        "is a file, not a folder",
+    );
     assert_clean_error(
         &gpt2(&["train", "--resume", out_s, "--lr", "1"]),
         "remove --lr",

@@ -342,6 +342,26 @@ fn a_log_line_cut_off_is_dropped_on_resume() {
     assert!(log.contains("\"step\":2"), "{log}");
 }
 
+/// The loss curve cannot be drawn (a folder in its place): the checkpoint is saved first, and
+/// the error says what the system said, once.
+#[test]
+fn a_loss_curve_that_cannot_be_drawn_stops_after_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = text(d, 20_000);
+    std::fs::create_dir_all(d.join("run/loss.svg")).unwrap();
+    let o = gpt2_in(d, &tiny_run(data.to_str().unwrap(), "run", "2"), &[]);
+    let err = stderr(&o);
+    assert!(!o.status.success() && !err.contains("panicked"), "{err}");
+    let last = err.trim_end().lines().last().unwrap();
+    assert!(
+        last.starts_with("error: cannot draw run/loss.svg: Is a directory"),
+        "{err}"
+    );
+    assert!(!err.contains("backend"), "{err}");
+    assert_eq!(current(&d.join("run")).trim(), "step-000002");
+}
+
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap()
 }

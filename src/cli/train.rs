@@ -360,8 +360,17 @@ fn train(args: TrainArgs, world: World) -> Result<Option<i32>> {
                 );
             }
             let same = |o: &PathBuf| o == dir || o.canonicalize().ok() == dir.canonicalize().ok();
-            if args.out.as_ref().is_some_and(|o| !same(o)) || args.overwrite {
-                bail!("--resume continues in its own folder; remove --out and --overwrite");
+            let elsewhere = args.out.as_ref().is_some_and(|o| !same(o));
+            let given: Vec<&str> = [("--out", elsewhere), ("--overwrite", args.overwrite)]
+                .iter()
+                .filter(|g| g.1)
+                .map(|g| g.0)
+                .collect();
+            if !given.is_empty() {
+                bail!(
+                    "--resume continues in its own folder; remove {}",
+                    given.join(" and ")
+                );
             }
             let data = args.data.as_deref();
             let mut run = if leader {
@@ -395,6 +404,23 @@ fn train(args: TrainArgs, world: World) -> Result<Option<i32>> {
             let mut config = args.config(&gpt2::run::absolute(&data));
             config.ranks = world.size();
             config.validate()?;
+            // A constant rate has no warm-up and no minimum: such flags would be ignored.
+            if config.schedule == "constant" {
+                let ignored: Vec<&str> = [
+                    ("--warmup", args.warmup.is_some()),
+                    ("--min-lr", args.min_lr.is_some()),
+                ]
+                .iter()
+                .filter(|g| g.1)
+                .map(|g| g.0)
+                .collect();
+                if !ignored.is_empty() {
+                    bail!(
+                        "--schedule constant keeps --lr from the first step to the last: remove {}",
+                        ignored.join(" and ")
+                    );
+                }
+            }
             let (tok, train, val, fingerprint) = tokens(&config)?;
             let model = new_model(&args, tok.vocab_size(), &config)?;
             if args.seq.is_none() {

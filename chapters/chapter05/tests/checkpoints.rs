@@ -173,6 +173,15 @@ fn broken_checkpoints_are_explained() {
     std::fs::write(dir.path().join(WEIGHTS_FILE), b"not safetensors").unwrap();
     let err = GPT::load(dir.path()).unwrap_err().to_string();
     assert!(err.contains("is not a valid safetensors file"), "{err}");
+
+    // Empty, or cut short: the file says how long it is against what it needed.
+    std::fs::write(dir.path().join(WEIGHTS_FILE), b"").unwrap();
+    let err = GPT::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("it holds 0 bytes, fewer than the 8"), "{err}");
+    let whole = std::fs::read(reference::dir().join(WEIGHTS_FILE)).unwrap();
+    std::fs::write(dir.path().join(WEIGHTS_FILE), &whole[..1000]).unwrap();
+    let err = GPT::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("the file holds 1000 in all"), "{err}");
 }
 
 #[test]
