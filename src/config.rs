@@ -240,7 +240,19 @@ impl GPTConfig {
         };
         hf.check_supported().map_err(in_file)?;
         let config = GPTConfig::from(hf);
-        config.validate().map_err(in_file)?;
+        // The file's own names in its errors, where they differ from ours.
+        let in_its_words = |e: ConfigError| match e {
+            ConfigError::NotPositive { field, value } => ConfigError::NotPositive {
+                field: match field {
+                    "block_size" => "n_positions",
+                    "layer_norm_eps" => "layer_norm_epsilon",
+                    other => other,
+                },
+                value,
+            },
+            e => e,
+        };
+        config.validate().map_err(in_its_words).map_err(in_file)?;
         Ok(config)
     }
 }
@@ -549,6 +561,28 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("divisible"));
         c.n_head = 0;
         assert!(c.validate().unwrap_err().to_string().contains("n_head"));
+    }
+
+    #[test]
+    fn a_config_json_error_names_the_files_key() {
+        let dir = std::env::temp_dir().join(format!("gpt2-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.json");
+        for (json, key) in [
+            (
+                r#"{"n_positions": 0, "vocab_size": 100, "n_layer": 2, "n_head": 2, "n_embd": 8}"#,
+                "n_positions must be positive, got 0",
+            ),
+            (
+                r#"{"n_positions": 8, "vocab_size": 100, "n_layer": 2, "n_head": 2, "n_embd": 8, "layer_norm_epsilon": 0}"#,
+                "layer_norm_epsilon must be positive, got 0",
+            ),
+        ] {
+            std::fs::write(&path, json).unwrap();
+            let err = GPTConfig::load_hf(&path).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
