@@ -237,8 +237,13 @@ impl TrainArgs {
             ("--val-fraction", self.val_fraction.is_some()),
             ("--seed", self.seed.is_some()),
         ];
-        given.iter().filter(|g| g.1).map(|g| g.0).collect()
+        flags_given(&given)
     }
+}
+
+/// The names of the flags marked as given.
+fn flags_given(flags: &[(&'static str, bool)]) -> Vec<&'static str> {
+    flags.iter().filter(|g| g.1).map(|g| g.0).collect()
 }
 
 /// The training and validation tokens of a run.
@@ -361,11 +366,7 @@ fn train(args: TrainArgs, world: World) -> Result<Option<i32>> {
             }
             let same = |o: &PathBuf| o == dir || o.canonicalize().ok() == dir.canonicalize().ok();
             let elsewhere = args.out.as_ref().is_some_and(|o| !same(o));
-            let given: Vec<&str> = [("--out", elsewhere), ("--overwrite", args.overwrite)]
-                .iter()
-                .filter(|g| g.1)
-                .map(|g| g.0)
-                .collect();
+            let given = flags_given(&[("--out", elsewhere), ("--overwrite", args.overwrite)]);
             if !given.is_empty() {
                 bail!(
                     "--resume continues in its own folder; remove {}",
@@ -406,14 +407,10 @@ fn train(args: TrainArgs, world: World) -> Result<Option<i32>> {
             config.validate()?;
             // A constant rate has no warm-up and no minimum: such flags would be ignored.
             if config.schedule == "constant" {
-                let ignored: Vec<&str> = [
+                let ignored = flags_given(&[
                     ("--warmup", args.warmup.is_some()),
                     ("--min-lr", args.min_lr.is_some()),
-                ]
-                .iter()
-                .filter(|g| g.1)
-                .map(|g| g.0)
-                .collect();
+                ]);
                 if !ignored.is_empty() {
                     bail!(
                         "--schedule constant keeps --lr from the first step to the last: remove {}",
