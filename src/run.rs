@@ -677,8 +677,8 @@ impl Run {
     fn load(dir: &RunDir, data: Option<&Path>) -> Result<(Trainer, Option<Value>), RunError> {
         let out = &dir.path;
         let folder = dir.current()?;
-        let mut config = Trainer::saved_config(&folder)?;
-        let saved = Trainer::saved_data(&folder)?;
+        let record = Trainer::saved(&folder)?;
+        let (mut config, saved) = (record.config, record.data);
         let given = data.map(absolute);
         if let Some(path) = &given {
             config.data = path.display().to_string();
@@ -686,7 +686,7 @@ impl Run {
         let tok = crate::Tokenizer::from_spec(&config.tokenizer).map_err(TrainError::from)?;
         // Checked before the data: a changed tokenizer changes the ids of unchanged text.
         let tokenizer = crate::train::tokenizer_fingerprint(&tok);
-        if let Some(then) = Trainer::saved_tokenizer(&folder)?
+        if let Some(then) = record.tokenizer
             && then != tokenizer
         {
             return Err(RunError::Corrupt {

@@ -282,6 +282,14 @@ pub struct DataFingerprint {
     pub hash: String,
 }
 
+/// A saved run's settings, and what it trained on and with, where it recorded them.
+pub struct SavedRun {
+    pub config: TrainConfig,
+    pub data: Option<DataFingerprint>,
+    /// The tokenizer's fingerprint ([`tokenizer_fingerprint`]).
+    pub tokenizer: Option<String>,
+}
+
 /// A tokenizer's fingerprint as runs record it.
 pub fn tokenizer_fingerprint(tok: &crate::Tokenizer) -> String {
     format!("{:016x}", tok.fingerprint())
@@ -487,19 +495,14 @@ impl Trainer {
         Ok(())
     }
 
-    /// The settings of the run saved in `dir`.
-    pub fn saved_config(dir: &Path) -> Result<TrainConfig, TrainError> {
-        Ok(read_state(&crate::checkpoint::resolve(dir))?.config)
-    }
-
-    /// What the run saved in `dir` trained on, if it recorded it.
-    pub fn saved_data(dir: &Path) -> Result<Option<DataFingerprint>, TrainError> {
-        Ok(read_state(&crate::checkpoint::resolve(dir))?.data)
-    }
-
-    /// The fingerprint of the tokenizer the run saved in `dir` trained with, if it recorded it.
-    pub fn saved_tokenizer(dir: &Path) -> Result<Option<String>, TrainError> {
-        Ok(read_state(&crate::checkpoint::resolve(dir))?.tokenizer)
+    /// What the run saved in `dir` records beside its tensors, from one read of trainer.json.
+    pub fn saved(dir: &Path) -> Result<SavedRun, TrainError> {
+        let state = read_state(&crate::checkpoint::resolve(dir))?;
+        Ok(SavedRun {
+            config: state.config,
+            data: state.data,
+            tokenizer: state.tokenizer,
+        })
     }
 
     /// Trains as one of `world`'s ranks from now on. The step keeps its micro-batches: a run

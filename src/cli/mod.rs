@@ -75,9 +75,9 @@ pub fn model_tokenizer(
     if let Some(spec) = given {
         return Ok((spec.to_string(), load_tokenizer(spec)?));
     }
-    let saved = gpt2::train::Trainer::saved_config(model).map(|c| c.tokenizer);
-    match saved {
-        Ok(spec) if !spec.is_empty() && spec != "gpt2" => {
+    let saved = gpt2::train::Trainer::saved(model);
+    match saved.map(|s| (s.config.tokenizer, s.tokenizer)) {
+        Ok((spec, then)) if !spec.is_empty() && spec != "gpt2" => {
             let tok = load_tokenizer(&spec).with_context(|| {
                 format!(
                     "{} was trained with tokenizer {spec} (give --tokenizer to use another)",
@@ -86,7 +86,7 @@ pub fn model_tokenizer(
             })?;
             // The file may have been rewritten since: its ids would then mean other text.
             let now = gpt2::train::tokenizer_fingerprint(&tok);
-            if let Ok(Some(then)) = gpt2::train::Trainer::saved_tokenizer(model)
+            if let Some(then) = then
                 && then != now
             {
                 anyhow::bail!(
