@@ -177,6 +177,14 @@ fn by_columns(x: &ArrayView2<f32>) -> bool {
 /// The most numbers `relaid` copies: 8 MB, which stays in this CPU's L3 cache.
 const RELAY_MAX: usize = 1 << 21;
 
+/// A product past `RELAY_MAX` is relaid a block at a time only if the operand every block reads
+/// again is at most this many numbers (16 MB, in L3), or the blocks have at least
+/// `REREAD_BLOCK` rows (columns). GPT-2's x·wteᵀ, whose copies of x and the logits would take
+/// blocks of 41 rows, each packing wte's 154 MB again from memory, ran at 99 to 117 GFLOP/s so
+/// and at 170 to 198 with wteᵀ copied a block of columns at a time instead (2-core Zen 4).
+const REREAD_MAX: usize = 1 << 22;
+const REREAD_BLOCK: usize = 128;
+
 /// `gemm` runs at its best when a, b and c all lie by rows or all by columns, and at half that
 /// with a mix: dx = dy·Wᵀ of a linear layer (dy by rows, Wᵀ by columns, dx by rows) ran at 75
 /// to 140 GFLOP/s on GPT-2's shapes, against 180 to 190 for one order. So a product with mixed
@@ -215,10 +223,17 @@ fn relaid_within(
     }
     // Past the bound, a product whose copies grow with its rows alone (or its columns alone)
     // takes them a block of rows (or of columns) at a time.
+    // Each block reads the operand it does not copy once more (gemm packs it again), which is
+    // cheap while that operand stays in cache or the blocks are large.
+    let rereads = |numbers: usize, block: usize| numbers <= REREAD_MAX || block >= REREAD_BLOCK;
     let split = |(per_row, per_col): (usize, usize)| match (per_row, per_col) {
         _ if m * per_row + n * per_col <= max => Some(Split::None),
-        (0, _) => Some(max / per_col).filter(|&w| w >= 2).map(Split::Columns),
-        (_, 0) => Some(max / per_row).filter(|&b| b >= 2).map(Split::Rows),
+        (0, _) => Some(max / per_col)
+            .filter(|&w| w >= 2 && rereads(m * k, w))
+            .map(Split::Columns),
+        (_, 0) => Some(max / per_row)
+            .filter(|&b| b >= 2 && rereads(k * n, b))
+            .map(Split::Rows),
         _ => None,
     };
     let Some((rows, copies, split)) = [true, false]
@@ -635,6 +650,32 @@ mod tests {
                 assert_eq!(c, expected, "m {m}, n {n}, accumulate {accumulate}");
             }
         }
+    }
+
+    #[test]
+    fn a_product_whose_blocks_would_each_reread_a_large_operand_is_not_relaid() {
+        // b, by columns, is past REREAD_MAX: blocks of 13 rows would each pack it again.
+        let (m, k, n) = (66, 1024, REREAD_MAX / 1024 + 1);
+        let a = Array2::<f32>::zeros((m, k));
+        let b = laid(&Array2::zeros((k, n)), true);
+        let mut c = Array2::zeros((m, n));
+        assert!(!relaid_within(
+            a.view(),
+            b.view(),
+            c.view_mut(),
+            false,
+            20_000
+        ));
+        // The same blocks against a b within the bound are relaid (the test above).
+        let b = laid(&Array2::zeros((k, 512)), true);
+        let mut c = Array2::zeros((m, 512));
+        assert!(relaid_within(
+            a.view(),
+            b.view(),
+            c.view_mut(),
+            false,
+            20_000
+        ));
     }
 
     #[test]
