@@ -191,6 +191,14 @@ fn command_line_mistakes_are_one_line() {
             "invalid value 'fast' for '--lr <LR>': expected a number",
         ),
         (
+            &["train", "--lr", "1e40"][..],
+            "invalid value '1e40' for '--lr <LR>': too large for a 32-bit float (at most 3.4028235e38)",
+        ),
+        (
+            &["generate", "--temperature", "nan"][..],
+            "invalid value 'nan' for '--temperature <T>': expected a finite number",
+        ),
+        (
             &["train", "--init", TINY, "--n-layer", "3"][..],
             "'--init <DIR>' cannot be used with '--n-layer <N>'",
         ),

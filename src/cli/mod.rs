@@ -134,6 +134,20 @@ pub enum PrecisionArg {
 
 /// This machine's memory in bytes, where the system says (Linux's /proc/meminfo; a few lines
 /// rather than a crate for one number).
+/// A flag's number as an f32, refusing what one cannot hold: Rust reads "1e40" as infinity,
+/// which the checks after parsing would report as "inf", not as what was typed.
+pub fn finite_f32(text: &str) -> Result<f32, String> {
+    let x: f32 = text.parse().map_err(|_| "expected a number".to_string())?;
+    match text.parse::<f64>() {
+        _ if x.is_finite() => Ok(x),
+        Ok(wide) if wide.is_finite() => Err(format!(
+            "too large for a 32-bit float (at most {:e})",
+            f32::MAX
+        )),
+        _ => Err("expected a finite number".to_string()),
+    }
+}
+
 fn total_memory() -> Option<f64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;

@@ -88,11 +88,11 @@ pub struct TrainArgs {
     grad_accum: Option<usize>,
 
     /// Peak learning rate [default: 0.003]
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::finite_f32)]
     lr: Option<f32>,
 
     /// Learning rate at the end of the cosine decay [default: lr / 10]
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::finite_f32)]
     min_lr: Option<f32>,
 
     /// Warm-up steps [default: 200]
@@ -104,16 +104,16 @@ pub struct TrainArgs {
     schedule: Option<String>,
 
     /// Decoupled weight decay, for matrices and embeddings [default: 0.1]
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::finite_f32)]
     weight_decay: Option<f32>,
 
     /// Largest global gradient norm, 0 = no clipping [default: 1.0]
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::finite_f32)]
     grad_clip: Option<f32>,
 
     /// Dropout probability while training, at GPT-2's three places (embeddings, attention
     /// weights, residual branches); 0 = none [default: 0]
-    #[arg(long, allow_negative_numbers = true, value_name = "P")]
+    #[arg(long, allow_negative_numbers = true, value_parser = super::finite_f32, value_name = "P")]
     dropout: Option<f32>,
 
     /// The matrix multiplies' precision: f32, or bf16 with f32 sums, master weights and optimizer
