@@ -38,7 +38,8 @@ pub struct GenerateArgs {
     /// Divide the logits by T: below 1 is more conservative, above 1 more adventurous; 0 = greedy
     #[arg(
         long,
-        allow_negative_numbers = true, value_parser = super::finite_f32,
+        allow_negative_numbers = true,
+        value_parser = super::finite_f32,
         value_name = "T",
         default_value_t = 0.8
     )]
@@ -51,7 +52,8 @@ pub struct GenerateArgs {
     /// Sample among the most likely tokens that together reach probability P (1 = all)
     #[arg(
         long,
-        allow_negative_numbers = true, value_parser = super::finite_f32,
+        allow_negative_numbers = true,
+        value_parser = super::finite_f32,
         value_name = "P",
         default_value_t = 1.0
     )]

@@ -132,8 +132,6 @@ pub enum PrecisionArg {
     Bf16,
 }
 
-/// This machine's memory in bytes, where the system says (Linux's /proc/meminfo; a few lines
-/// rather than a crate for one number).
 /// A flag's number as an f32, refusing what one cannot hold: Rust reads "1e40" as infinity,
 /// which the checks after parsing would report as "inf", not as what was typed.
 pub fn finite_f32(text: &str) -> Result<f32, String> {
@@ -148,6 +146,8 @@ pub fn finite_f32(text: &str) -> Result<f32, String> {
     }
 }
 
+/// This machine's memory in bytes, where the system says (Linux's /proc/meminfo; a few lines
+/// rather than a crate for one number).
 fn total_memory() -> Option<f64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;

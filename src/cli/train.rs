@@ -113,7 +113,12 @@ pub struct TrainArgs {
 
     /// Dropout probability while training, at GPT-2's three places (embeddings, attention
     /// weights, residual branches); 0 = none [default: 0]
-    #[arg(long, allow_negative_numbers = true, value_parser = super::finite_f32, value_name = "P")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_parser = super::finite_f32,
+        value_name = "P"
+    )]
     dropout: Option<f32>,
 
     /// The matrix multiplies' precision: f32, or bf16 with f32 sums, master weights and optimizer
