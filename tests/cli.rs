@@ -195,6 +195,10 @@ fn command_line_mistakes_are_one_line() {
             "invalid value '1e40' for '--lr <LR>': too large for a 32-bit float (at most 3.4028235e38)",
         ),
         (
+            &["train", "--val-fraction", "1e400"][..],
+            "invalid value '1e400' for '--val-fraction <F>': too large for a 64-bit float (at most 1.7976931348623157e308)",
+        ),
+        (
             &["generate", "--temperature", "nan"][..],
             "invalid value 'nan' for '--temperature <T>': expected a finite number",
         ),

@@ -135,14 +135,29 @@ pub enum PrecisionArg {
 /// A flag's number as an f32, refusing what one cannot hold: Rust reads "1e40" as infinity,
 /// which the checks after parsing would report as "inf", not as what was typed.
 pub fn finite_f32(text: &str) -> Result<f32, String> {
-    let x: f32 = text.parse().map_err(|_| "expected a number".to_string())?;
-    match text.parse::<f64>() {
-        _ if x.is_finite() => Ok(x),
-        Ok(wide) if wide.is_finite() => Err(format!(
-            "too large for a 32-bit float (at most {:e})",
-            f32::MAX
-        )),
-        _ => Err("expected a finite number".to_string()),
+    finite(text, f32::MAX)
+}
+
+/// [`finite_f32`] for a flag read as an f64 ("1e400").
+pub fn finite_f64(text: &str) -> Result<f64, String> {
+    finite(text, f64::MAX)
+}
+
+fn finite<F>(text: &str, max: F) -> Result<F, String>
+where
+    F: std::str::FromStr + Into<f64> + Copy + std::fmt::LowerExp,
+{
+    let x: F = text.parse().map_err(|_| "expected a number".to_string())?;
+    let word = text.trim_start_matches(['+', '-']).to_ascii_lowercase();
+    if x.into().is_finite() {
+        Ok(x)
+    } else if word.starts_with("inf") || word.starts_with("nan") {
+        Err("expected a finite number".to_string())
+    } else {
+        Err(format!(
+            "too large for a {}-bit float (at most {max:e})",
+            8 * std::mem::size_of::<F>()
+        ))
     }
 }
 

@@ -133,7 +133,12 @@ pub struct TrainArgs {
     loader: Option<String>,
 
     /// Share of the text, at its end, kept for validation; 0 = train on everything [default: 0.1]
-    #[arg(long, allow_negative_numbers = true, value_name = "F")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_parser = super::finite_f64,
+        value_name = "F"
+    )]
     val_fraction: Option<f64>,
 
     /// Measure the validation loss every N steps, and at the end; 0 = only at the end
